@@ -1,0 +1,154 @@
+package configs
+
+import "time"
+
+// Config is the whole sidpin configuration: one file, loaded by Load.
+// Every field a user may omit has a default (see defaults.go); the YAML keys are the `yaml` tags.
+type Config struct {
+	Listen   string   `yaml:"listen"`
+	TLS      TLS      `yaml:"tls"`
+	Admin    Admin    `yaml:"admin"`
+	Store    Store    `yaml:"store"`
+	Pools    []Pool   `yaml:"pools"`
+	Limits   Limits   `yaml:"limits"`
+	Timeouts Timeouts `yaml:"timeouts"`
+	Log      Log      `yaml:"log"`
+
+	// File is the path the config was loaded from ("" when built in code). Not read from YAML.
+	File string `yaml:"-"`
+}
+
+// TLS turns the client-facing listener into HTTPS when both files are set.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Enabled reports whether TLS is configured.
+func (t TLS) Enabled() bool { return t.CertFile != "" }
+
+// Admin is the operator listener (pins, nodes, metrics). Empty Listen disables it.
+type Admin struct {
+	Listen string `yaml:"listen"`
+	// TokenEnv names the environment variable that holds the bearer token; the token itself never lives in the file.
+	TokenEnv string `yaml:"token_env"`
+}
+
+// Store kinds.
+const (
+	StoreMemory = "memory"
+	StoreRedis  = "redis"
+)
+
+// Store selects where pins live: in this process (memory) or shared by every instance (redis).
+type Store struct {
+	Kind   string      `yaml:"kind"`
+	Memory MemoryStore `yaml:"memory"`
+	Redis  RedisStore  `yaml:"redis"`
+}
+
+// MemoryStore configures the embedded go-memdb pin table.
+type MemoryStore struct {
+	MaxPins int `yaml:"max_pins"`
+}
+
+// RedisStore configures the shared pin table. Single, Sentinel (MasterName) and Cluster all go through
+// go-redis's UniversalClient.
+type RedisStore struct {
+	Addrs        []string `yaml:"addrs"`
+	MasterName   string   `yaml:"master_name"`
+	Cluster      bool     `yaml:"cluster"`
+	Username     string   `yaml:"username"`
+	PasswordEnv  string   `yaml:"password_env"`
+	DB           int      `yaml:"db"`
+	KeyPrefix    string   `yaml:"key_prefix"`
+	DialTimeout  Duration `yaml:"dial_timeout"`
+	ReadTimeout  Duration `yaml:"read_timeout"`
+	WriteTimeout Duration `yaml:"write_timeout"`
+	PoolSize     int      `yaml:"pool_size"`
+}
+
+// Balancing policies for new sessions.
+const (
+	BalanceLeastSessions = "least-sessions"
+	BalanceRoundRobin    = "round-robin"
+	BalanceRandomTwo     = "random-two"
+)
+
+// Pool is a group of interchangeable chat nodes serving one site (host + path prefix).
+type Pool struct {
+	Name         string `yaml:"name"`
+	Match        Match  `yaml:"match"`
+	EngineIOPath string `yaml:"engineio_path"`
+	Balance      string `yaml:"balance"`
+	Health       Health `yaml:"health"`
+	Nodes        []Node `yaml:"nodes"`
+}
+
+// Match selects the requests a pool serves. Host "" matches any host.
+type Match struct {
+	Host       string `yaml:"host"`
+	PathPrefix string `yaml:"path_prefix"`
+}
+
+// Health check kinds.
+const (
+	HealthHTTP = "http"
+	HealthTCP  = "tcp"
+	HealthNone = "none"
+)
+
+// Health configures the active checks of a pool's nodes.
+type Health struct {
+	Kind         string   `yaml:"kind"`
+	Path         string   `yaml:"path"`
+	ExpectStatus int      `yaml:"expect_status"`
+	Interval     Duration `yaml:"interval"`
+	Timeout      Duration `yaml:"timeout"`
+	Rise         int      `yaml:"rise"`
+	Fall         int      `yaml:"fall"`
+}
+
+// Node is one chat node.
+type Node struct {
+	Name   string `yaml:"name"`
+	URL    string `yaml:"url"`
+	Weight int    `yaml:"weight"`
+	Drain  bool   `yaml:"drain"`
+}
+
+// Limits bound what one client can make sidpin hold.
+type Limits struct {
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	MaxBodyBytes   int `yaml:"max_body_bytes"`
+	MaxConnections int `yaml:"max_connections"`
+}
+
+// Timeouts of the client side, the upstream side and the process.
+type Timeouts struct {
+	ClientRead   Duration `yaml:"client_read"`
+	ClientIdle   Duration `yaml:"client_idle"`
+	UpstreamDial Duration `yaml:"upstream_dial"`
+	// UpstreamResponse bounds one polling request to a node. It must exceed the nodes'
+	// pingInterval + pingTimeout, or held long-polls are cut and Engine.IO closes the session.
+	UpstreamResponse Duration `yaml:"upstream_response"`
+	WebSocketIdle    Duration `yaml:"websocket_idle"`
+	// PinSlack is added to pingInterval + pingTimeout to decide that a silent session is dead.
+	PinSlack      Duration `yaml:"pin_slack"`
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
+}
+
+// Log configures log/slog output.
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// Duration is a time.Duration written in YAML as a Go duration string ("250ms", "1m30s").
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// String formats d like time.Duration.
+func (d Duration) String() string { return time.Duration(d).String() }

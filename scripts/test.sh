@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# make test: every check and test of sidpin, against a throwaway redis-server that this script starts on a
+# free loopback port and always stops (by PID) when it ends, however it ends.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+STATICCHECK_VERSION=v0.8.2 # staticcheck 2026.x; pinned so every machine runs the same checks
+
+log() { printf '\n== %s\n' "$*"; }
+
+ensure_redis_server() {
+  command -v redis-server >/dev/null && return
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "redis-server is missing: installing Debian's redis-server"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    return
+  fi
+  echo "make test needs redis-server (Debian: apt-get install redis-server); run as root to have it installed" >&2
+  exit 1
+}
+
+free_port() {
+  node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+redis_answers() { # port
+  local reply=""
+  exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
+  printf 'PING\r\n' >&3
+  read -r -t 1 reply <&3 || true
+  exec 3>&- 3<&-
+  [[ "$reply" == "+PONG"* ]]
+}
+
+REDIS_PID=""
+WORK_DIR="$(mktemp -d)"
+cleanup() {
+  if [ -n "$REDIS_PID" ] && kill -0 "$REDIS_PID" 2>/dev/null; then
+    kill "$REDIS_PID" 2>/dev/null || true
+    wait "$REDIS_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK_DIR"
+}
+trap cleanup EXIT INT TERM
+
+start_redis() {
+  ensure_redis_server
+  local port
+  port="$(free_port)"
+  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK_DIR" \
+    --logfile "$WORK_DIR/redis.log" --daemonize no &
+  REDIS_PID=$!
+  for _ in $(seq 1 100); do
+    redis_answers "$port" 2>/dev/null && break
+    kill -0 "$REDIS_PID" 2>/dev/null || { echo "redis-server exited:"; cat "$WORK_DIR/redis.log"; exit 1; }
+    sleep 0.05
+  done
+  redis_answers "$port" || { echo "redis-server on port $port does not answer"; exit 1; }
+  export SIDPIN_TEST_REDIS="127.0.0.1:$port"
+  log "throwaway redis-server pid $REDIS_PID at $SIDPIN_TEST_REDIS"
+}
+
+ensure_staticcheck() {
+  local bin
+  bin="$(go env GOPATH)/bin/staticcheck"
+  if ! [ -x "$bin" ] || ! "$bin" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
+    log "installing staticcheck $STATICCHECK_VERSION"
+    go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+  fi
+  STATICCHECK="$bin"
+}
+
+start_redis
+
+log "go vet"
+go vet ./...
+
+log "staticcheck"
+ensure_staticcheck
+"$STATICCHECK" ./...
+
+log "go test -race"
+go test -race -count=1 ./...
+
+log "e2e (npm packages from e2e/package-lock.json)"
+(cd e2e && npm ci --no-audit --no-fund --loglevel=error)
+go build -o "$WORK_DIR/bin/" ./cmd/...
+(cd e2e && SIDPIN_BIN_DIR="$WORK_DIR/bin" npm test)
+
+log "all tests passed"
