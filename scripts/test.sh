@@ -33,6 +33,18 @@ redis_answers() { # port
   [[ "$reply" == "+PONG"* ]]
 }
 
+# redis_commands_processed prints how many commands the throwaway redis-server has served.
+redis_commands_processed() { # port
+  local line total=""
+  exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
+  printf 'INFO stats\r\n' >&3
+  while read -r -t 1 line <&3; do
+    case "$line" in total_commands_processed:*) total="${line#*:}"; total="${total%$'\r'}"; break ;; esac
+  done
+  exec 3>&- 3<&-
+  echo "$total"
+}
+
 REDIS_PID=""
 WORK_DIR="$(mktemp -d)"
 cleanup() {
@@ -82,6 +94,7 @@ ensure_staticcheck
 
 log "go test -race"
 go test -race -count=1 ./...
+echo "throwaway redis-server at $SIDPIN_TEST_REDIS has served $(redis_commands_processed "${SIDPIN_TEST_REDIS##*:}") commands from the Go tests"
 
 log "e2e (npm packages from e2e/package-lock.json)"
 (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
