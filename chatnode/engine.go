@@ -1,0 +1,188 @@
+package chatnode
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/valyala/fasthttp"
+
+	"github.com/sidpin/sidpin/engineio"
+)
+
+// EngineConfig configures one Engine.IO endpoint. Zero fields take Node's defaults.
+type EngineConfig struct {
+	Path           string        // URL path prefix, e.g. "/socket.io/"
+	PingInterval   time.Duration // default 25s
+	PingTimeout    time.Duration // default 20s
+	UpgradeTimeout time.Duration // default 10s
+	MaxPayload     int           // largest POST body and WebSocket message, bytes; default 1e6
+	AllowEIO3      bool
+	// MaxQueuedPackets bounds the packets waiting for a slow client; past it the session is closed.
+	MaxQueuedPackets int // default 1024
+	// Cookie, when set, is the name of a cookie carrying the sid on the polling handshake answer
+	// (what cookie-based sticky balancers use).
+	Cookie string
+	Logger *slog.Logger
+}
+
+func (c *EngineConfig) setDefaults() {
+	if c.Path == "" {
+		c.Path = "/engine.io/"
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = 25 * time.Second
+	}
+	if c.PingTimeout == 0 {
+		c.PingTimeout = 20 * time.Second
+	}
+	if c.UpgradeTimeout == 0 {
+		c.UpgradeTimeout = 10 * time.Second
+	}
+	if c.MaxPayload == 0 {
+		c.MaxPayload = 1_000_000
+	}
+	if c.MaxQueuedPackets == 0 {
+		c.MaxQueuedPackets = 1024
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// EngineHandler is what runs on top of Engine.IO (Socket.IO, or the conformance echo).
+// Its methods are called from request goroutines; OnMessage calls of one session never overlap.
+type EngineHandler interface {
+	OnOpen(s *Session)
+	// OnMessage receives one message packet; p.Data is owned by the handler.
+	OnMessage(s *Session, p engineio.Packet)
+	OnClose(s *Session, reason string)
+}
+
+// Engine is an Engine.IO v4 (and optionally v3) server endpoint.
+type Engine struct {
+	cfg      EngineConfig
+	handler  EngineHandler
+	upgrader websocket.FastHTTPUpgrader
+
+	mu       sync.RWMutex
+	sessions map[string]*Session
+	closed   bool
+}
+
+// NewEngine returns an endpoint serving cfg.Path with handler on top.
+func NewEngine(cfg EngineConfig, handler EngineHandler) *Engine {
+	cfg.setDefaults()
+	e := &Engine{cfg: cfg, handler: handler, sessions: map[string]*Session{}}
+	e.upgrader = websocket.FastHTTPUpgrader{
+		ReadBufferSize:  4096,
+		WriteBufferSize: 4096,
+		// Origin policy belongs to the application (Socket.IO's cors); a chat node accepts any origin.
+		CheckOrigin: func(*fasthttp.RequestCtx) bool { return true },
+	}
+	return e
+}
+
+// Path is the URL prefix the engine serves.
+func (e *Engine) Path() string { return e.cfg.Path }
+
+// SessionCount is the number of open sessions.
+func (e *Engine) SessionCount() int {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return len(e.sessions)
+}
+
+// Close ends every session and refuses new ones.
+func (e *Engine) Close() {
+	e.mu.Lock()
+	e.closed = true
+	all := make([]*Session, 0, len(e.sessions))
+	for _, s := range e.sessions {
+		all = append(all, s)
+	}
+	e.mu.Unlock()
+	for _, s := range all {
+		s.Close("server shutting down")
+	}
+}
+
+func (e *Engine) lookup(sid string) *Session {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.sessions[sid]
+}
+
+func (e *Engine) register(s *Session) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return false
+	}
+	e.sessions[s.id] = s
+	return true
+}
+
+func (e *Engine) unregister(s *Session) {
+	e.mu.Lock()
+	delete(e.sessions, s.id)
+	e.mu.Unlock()
+}
+
+// newSID makes a 20-character id from [A-Za-z0-9_-], the shape Node uses.
+func newSID() string {
+	var b [15]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// Engine.IO error codes (the "code" of the JSON error body).
+const (
+	errTransportUnknown   = 0
+	errUnknownSID         = 1
+	errBadHandshakeMethod = 2
+	errBadRequest         = 3
+	errForbidden          = 4
+	errUnsupportedVersion = 5
+)
+
+var errorMessages = [...]string{
+	"Transport unknown",
+	"Session ID unknown",
+	"Bad handshake method",
+	"Bad request",
+	"Forbidden",
+	"Unsupported protocol version",
+}
+
+// errorBodies are the JSON bodies of errorMessages, built once.
+var errorBodies = func() [len(errorMessages)][]byte {
+	var b [len(errorMessages)][]byte
+	for code, msg := range errorMessages {
+		b[code] = []byte(`{"code":` + strconv.Itoa(code) + `,"message":"` + msg + `"}`)
+	}
+	return b
+}()
+
+// writeError answers like an Engine.IO server: JSON {"code","message"}, 403 for Forbidden, else 400.
+// A refused WebSocket upgrade gets a plain-text 400 with the message, as Node writes it.
+func writeError(ctx *fasthttp.RequestCtx, code int, upgrade bool) {
+	if upgrade {
+		ctx.SetStatusCode(fasthttp.StatusBadRequest)
+		ctx.SetContentType("text/html")
+		ctx.SetConnectionClose()
+		ctx.SetBodyString(errorMessages[code])
+		return
+	}
+	status := fasthttp.StatusBadRequest
+	if code == errForbidden {
+		status = fasthttp.StatusForbidden
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(errorBodies[code])
+}

@@ -1,0 +1,250 @@
+package chatnode
+
+import (
+	"sync"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/valyala/fasthttp"
+
+	"github.com/sidpin/sidpin/engineio"
+)
+
+const wsWriteTimeout = 10 * time.Second
+
+// wsFrame is one encoded Engine.IO packet waiting to be written.
+type wsFrame struct {
+	binary bool
+	data   []byte
+}
+
+// wsTransport owns one WebSocket: a bounded queue drained by one writer goroutine, so that a slow
+// client fills its own queue (and is disconnected) instead of blocking the sender.
+type wsTransport struct {
+	conn     *websocket.Conn
+	out      chan wsFrame
+	done     chan struct{} // closed by shutdown
+	finished chan struct{} // closed when writeLoop has returned
+	stopOnce sync.Once
+}
+
+func newWSTransport(conn *websocket.Conn, queue int) *wsTransport {
+	return &wsTransport{conn: conn, out: make(chan wsFrame, queue), done: make(chan struct{}), finished: make(chan struct{})}
+}
+
+// enqueue encodes packets into frames; false means the queue is full (or the transport is closed).
+func (t *wsTransport) enqueue(ver engineio.Version, pkts []engineio.Packet) bool {
+	select {
+	case <-t.done:
+		return false
+	default:
+	}
+	for _, p := range pkts {
+		f := wsFrame{binary: p.Binary}
+		if p.Binary {
+			f.data = engineio.AppendBinaryFrame(ver, nil, p)
+		} else {
+			f.data = engineio.AppendPacket(nil, p)
+		}
+		select {
+		case t.out <- f:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// shutdown asks the writer to flush what is queued, send a close frame and close the connection.
+func (t *wsTransport) shutdown() {
+	t.stopOnce.Do(func() { close(t.done) })
+}
+
+func (t *wsTransport) writeLoop() {
+	defer close(t.finished)
+	defer t.conn.Close()
+	for {
+		select {
+		case f := <-t.out:
+			if t.write(f) != nil {
+				return
+			}
+		case <-t.done:
+			t.flush()
+			return
+		}
+	}
+}
+
+func (t *wsTransport) flush() {
+	for {
+		select {
+		case f := <-t.out:
+			if t.write(f) != nil {
+				return
+			}
+		default:
+			msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+			_ = t.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+			return
+		}
+	}
+}
+
+func (t *wsTransport) write(f wsFrame) error {
+	_ = t.conn.SetWriteDeadline(time.Now().Add(wsWriteTimeout))
+	kind := websocket.TextMessage
+	if f.binary {
+		kind = websocket.BinaryMessage
+	}
+	return t.conn.WriteMessage(kind, f.data)
+}
+
+// serveDirectWebSocket opens a session whose first transport is WebSocket: the open packet is its
+// first frame, with no upgrades.
+func (e *Engine) serveDirectWebSocket(ctx *fasthttp.RequestCtx, ver engineio.Version, r request) {
+	remote, query := ctx.RemoteAddr().String(), queryMap(ctx)
+	_ = e.upgrader.Upgrade(ctx, func(conn *websocket.Conn) {
+		s := newSession(e, ver, r.b64, remote, query, transportWebSocket)
+		t := newWSTransport(conn, e.cfg.MaxQueuedPackets)
+		s.ws = t
+		if !e.register(s) {
+			conn.Close()
+			return
+		}
+		go t.writeLoop()
+		open := engineio.Packet{Type: engineio.Open, Data: engineio.AppendOpen(nil, s.openInfo())}
+		_ = s.Send(open)
+		e.handler.OnOpen(s)
+		s.startHeartbeat()
+		s.readLoop(t)
+	})
+}
+
+// serveProbe runs the polling -> WebSocket upgrade: 2probe/3probe, then 5 switches the session over.
+// A probe that fails or closes before 5 leaves polling as it was.
+func (e *Engine) serveProbe(ctx *fasthttp.RequestCtx, s *Session) {
+	_ = e.upgrader.Upgrade(ctx, func(conn *websocket.Conn) {
+		t := newWSTransport(conn, e.cfg.MaxQueuedPackets)
+		if !s.probe(conn) {
+			conn.Close()
+			return
+		}
+		if !s.switchToWebSocket(t) {
+			conn.Close()
+			return
+		}
+		go t.writeLoop()
+		s.readLoop(t)
+	})
+}
+
+// probe answers 2probe with 3probe and waits for 5, within the upgrade timeout.
+func (s *Session) probe(conn *websocket.Conn) bool {
+	if !s.canUpgrade() {
+		return false // already upgraded, upgrading or closed: accepted, then closed at once
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(s.engine.cfg.UpgradeTimeout))
+	if !readTextPacket(conn, engineio.Packet{Type: engineio.Ping, Data: []byte("probe")}) {
+		return false
+	}
+	_ = conn.SetWriteDeadline(time.Now().Add(wsWriteTimeout))
+	if conn.WriteMessage(websocket.TextMessage, []byte("3probe")) != nil {
+		return false
+	}
+	s.mu.Lock()
+	if s.closed || s.upgrading || s.transport != transportPolling {
+		s.mu.Unlock()
+		return false
+	}
+	s.upgrading = true // a waiting GET is released with a noop
+	if s.ver == engineio.V3 {
+		// The v3 suite wants exactly one noop: on the poll if one takes it, else first on the WebSocket.
+		s.queue = append(s.queue, noopPacket)
+	}
+	s.wakeGet()
+	s.mu.Unlock()
+	if !readTextPacket(conn, engineio.Packet{Type: engineio.Upgrade}) {
+		s.mu.Lock()
+		s.upgrading = false
+		s.mu.Unlock()
+		return false
+	}
+	_ = conn.SetReadDeadline(time.Time{})
+	return true
+}
+
+func (s *Session) canUpgrade() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.closed && !s.upgrading && s.transport == transportPolling
+}
+
+// readTextPacket reads one frame and reports whether it is exactly the packet want.
+func readTextPacket(conn *websocket.Conn, want engineio.Packet) bool {
+	kind, data, err := conn.ReadMessage()
+	if err != nil || kind != websocket.TextMessage {
+		return false
+	}
+	p, err := engineio.DecodeTextPacket(data)
+	return err == nil && p.Type == want.Type && string(p.Data) == string(want.Data)
+}
+
+// switchToWebSocket makes t the session's transport and moves the polling queue onto it.
+func (s *Session) switchToWebSocket(t *wsTransport) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.upgrading = false
+	if s.closed {
+		return false
+	}
+	s.transport = transportWebSocket
+	s.ws = t
+	queued := s.queue
+	s.queue = nil
+	s.wakeGet()
+	if !t.enqueue(s.ver, queued) {
+		s.closeLocked("slow client: websocket send queue full", false)
+		return false
+	}
+	return true
+}
+
+// closeGrace is how long a closing WebSocket may take to flush its queue and close frame.
+const closeGrace = time.Second
+
+// readLoop feeds the client's frames to the session until the socket ends, which ends the session.
+// It returns only after the writer has stopped: fasthttp recycles the hijacked connection as soon as
+// the upgrade handler returns.
+func (s *Session) readLoop(t *wsTransport) {
+	t.conn.SetReadLimit(int64(s.engine.cfg.MaxPayload)) // larger messages close the socket with 1009
+	defer func() {
+		t.shutdown()
+		select {
+		case <-t.finished:
+		case <-time.After(closeGrace):
+			t.conn.Close() // unblocks a writer stuck on a client that stopped reading
+			<-t.finished
+		}
+	}()
+	for {
+		kind, data, err := t.conn.ReadMessage()
+		if err != nil {
+			break
+		}
+		var p engineio.Packet
+		if kind == websocket.BinaryMessage {
+			p, err = engineio.DecodeBinaryFrame(s.ver, data)
+		} else {
+			p, err = engineio.DecodeTextPacket(data)
+		}
+		if err != nil {
+			s.Close("parse error")
+			break
+		}
+		if !s.onPacket(p) {
+			break
+		}
+	}
+	s.Close("transport close")
+}
