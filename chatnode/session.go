@@ -164,12 +164,13 @@ func (s *Session) closeLocked(reason string, byClient bool) {
 	if s.ws != nil {
 		s.ws.shutdown()
 	}
+	// Unregister now (lock order: session, then engine) so no later request finds a closed session.
+	s.engine.unregister(s)
 	go s.finish(reason)
 }
 
 // finish runs the close callbacks outside the session lock.
 func (s *Session) finish(reason string) {
-	s.engine.unregister(s)
 	s.engine.handler.OnClose(s, reason)
 	s.engine.cfg.Logger.Debug("engine.io session closed", "sid", s.id, "reason", reason)
 }
