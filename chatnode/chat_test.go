@@ -187,3 +187,16 @@ func TestHealthAndPage(t *testing.T) {
 		t.Fatalf("unknown path %d", r.status)
 	}
 }
+
+// TestChatV2ClientIDIsTheSid: socket.io-client v2 takes the Engine.IO sid as its socket id, so
+// "from" must be that sid for messages of EIO3 clients.
+func TestChatV2ClientIDIsTheSid(t *testing.T) {
+	n := startNode(t, NodeConfig{Name: "n", AllowEIO3: true})
+	sid, url := handshake(t, n.base, "/socket.io/", "3&b64=1")
+	if r := post(t, url, v3Payload(`42["sendMessage","hi"]`)); r.body != "ok" {
+		t.Fatalf("POST %q", r.body)
+	}
+	if r := get(t, url); !strings.Contains(r.body, `"from":"`+sid+`"`) {
+		t.Fatalf("from is not the sid %s: %q", sid, r.body)
+	}
+}

@@ -185,7 +185,7 @@ func (c *conn) connect(pkt socketio.Packet) {
 		c.connectError(nsp, err.Error())
 		return
 	}
-	sock := &Socket{id: newSID(), nsp: nsp, conn: c, handler: handler}
+	sock := &Socket{id: c.socketID(nsp), nsp: nsp, conn: c, handler: handler}
 	c.mu.Lock()
 	c.sockets[nsp] = sock
 	c.mu.Unlock()
@@ -195,6 +195,18 @@ func (c *conn) connect(pkt socketio.Packet) {
 	}
 	_ = c.send(reply, nil)
 	handler.OnConnect(sock, auth)
+}
+
+// socketID is a fresh id in protocol v5; a v2 client derives its id from the Engine.IO sid itself
+// ("sid" for "/", "/nsp#sid" otherwise), so the server must use the same.
+func (c *conn) socketID(nsp string) string {
+	switch {
+	case !c.v4Proto:
+		return newSID()
+	case nsp == "/":
+		return c.session.ID()
+	}
+	return nsp + "#" + c.session.ID()
 }
 
 func (c *conn) connectError(nsp, msg string) {
