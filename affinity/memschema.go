@@ -1,0 +1,61 @@
+package affinity
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-memdb"
+)
+
+// The go-memdb schema of the memory store, in one place.
+const (
+	pinTable  = "pins"
+	indexID   = "id"   // SID
+	indexNode = "node" // Pool, Node, SID: a pool's or a node's pins in order, and the listing cursor
+)
+
+func memSchema() *memdb.DBSchema {
+	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
+		pinTable: {
+			Name: pinTable,
+			Indexes: map[string]*memdb.IndexSchema{
+				indexID: {Name: indexID, Unique: true, Indexer: &memdb.StringFieldIndex{Field: "SID"}},
+				indexNode: {Name: indexNode, Unique: true, Indexer: &memdb.CompoundIndex{Indexes: []memdb.Indexer{
+					&memdb.StringFieldIndex{Field: "Pool"},
+					&memdb.StringFieldIndex{Field: "Node"},
+					&memdb.StringFieldIndex{Field: "SID"},
+				}}},
+			},
+		},
+	}}
+}
+
+// record is a pin as stored in memdb. memdb keeps objects by pointer and old snapshots may still read
+// them, so indexed fields never change after insert; lastSeen and transport are not indexed and change
+// atomically, which is how a touch costs no write transaction.
+type record struct {
+	SID, Pool, Node string // indexed
+	eio             int
+	clientAddr      string
+	created         time.Time
+	ttl             time.Duration
+	lastSeen        atomic.Int64 // unix nanoseconds
+	transport       atomic.Pointer[string]
+}
+
+func newRecord(p Pin) *record {
+	r := &record{SID: p.SID, Pool: p.Pool, Node: p.Node, eio: p.EIO, clientAddr: p.ClientAddr, created: p.Created, ttl: p.TTL}
+	r.lastSeen.Store(p.LastSeen.UnixNano())
+	t := p.Transport
+	r.transport.Store(&t)
+	return r
+}
+
+func (r *record) pin() Pin {
+	return Pin{
+		SID: r.SID, Pool: r.Pool, Node: r.Node, Transport: *r.transport.Load(), EIO: r.eio,
+		ClientAddr: r.clientAddr, Created: r.created, LastSeen: time.Unix(0, r.lastSeen.Load()), TTL: r.ttl,
+	}
+}
+
+func (r *record) expired(now int64) bool { return now-r.lastSeen.Load() > int64(r.ttl) }

@@ -1,0 +1,111 @@
+package affinity
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Transport values of a pin, as an operator asks about them.
+const (
+	TransportPolling   = "polling"   // polling, not (yet) upgraded
+	TransportUpgraded  = "upgraded"  // started with polling, now on WebSocket
+	TransportWebSocket = "websocket" // WebSocket from the first request
+)
+
+// Pin says that an Engine.IO session lives on one node. SID, Pool and Node never change once pinned;
+// Transport and LastSeen do.
+type Pin struct {
+	SID        string
+	Pool       string
+	Node       string
+	Transport  string
+	EIO        int
+	ClientAddr string
+	Created    time.Time
+	LastSeen   time.Time
+	// TTL is how long the pin lives without traffic (pingInterval + pingTimeout + slack of the session).
+	TTL time.Duration
+}
+
+// Expired reports whether the pin has seen no traffic for longer than its TTL.
+func (p Pin) Expired(now time.Time) bool { return now.Sub(p.LastSeen) > p.TTL }
+
+// ListOptions selects and pages pins. Empty filters match everything.
+type ListOptions struct {
+	Cursor    string // from Page.Next; "" starts at the beginning
+	Limit     int    // pins per page; 0 means DefaultListLimit, capped at MaxListLimit
+	Pool      string
+	Node      string // only with Pool
+	Transport string
+	EIO       int
+}
+
+// Page is one page of a listing; Next is "" on the last page.
+type Page struct {
+	Pins []Pin
+	Next string
+}
+
+// Listing bounds.
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+)
+
+func (o ListOptions) limit() int {
+	switch {
+	case o.Limit <= 0:
+		return DefaultListLimit
+	case o.Limit > MaxListLimit:
+		return MaxListLimit
+	}
+	return o.Limit
+}
+
+func (o ListOptions) matches(p *Pin) bool {
+	return (o.Pool == "" || p.Pool == o.Pool) && (o.Node == "" || p.Node == o.Node) &&
+		(o.Transport == "" || p.Transport == o.Transport) && (o.EIO == 0 || p.EIO == o.EIO)
+}
+
+// Errors of a Store.
+var (
+	ErrFull       = errors.New("affinity: the pin table is full")
+	ErrInvalidPin = errors.New("affinity: invalid pin")
+	ErrBadCursor  = errors.New("affinity: invalid list cursor")
+)
+
+// Store is the pin table. Implementations are safe for concurrent use.
+type Store interface {
+	// Lookup returns the live pin of sid; ok is false when there is none (never pinned, unpinned or
+	// expired).
+	Lookup(ctx context.Context, sid string) (pin Pin, ok bool, err error)
+	// Pin stores p unless sid is pinned already. It returns the pin in force and whether p was stored,
+	// so two instances racing on one sid agree on the node.
+	Pin(ctx context.Context, p Pin) (current Pin, created bool, err error)
+	// Touch records traffic of sid, extending its life. It never waits on I/O: refreshes are batched.
+	Touch(sid string)
+	// SetTransport records the session's transport (upgraded, or WebSocket-first).
+	SetTransport(ctx context.Context, sid, transport string) error
+	// Unpin removes the pin of sid; ok is false when there was none.
+	Unpin(ctx context.Context, sid string) (ok bool, err error)
+	// List returns one page of pins in a stable order; pins added during paging may or may not appear,
+	// none appears twice.
+	List(ctx context.Context, opts ListOptions) (Page, error)
+	// CountByNode returns the number of live pins of each node of pool that has any.
+	CountByNode(ctx context.Context, pool string) (map[string]int, error)
+	// Close stops background work.
+	Close() error
+}
+
+func validatePin(p Pin) error {
+	switch {
+	case p.SID == "":
+		return errors.Join(ErrInvalidPin, errors.New("empty sid"))
+	case p.Pool == "" || p.Node == "":
+		return errors.Join(ErrInvalidPin, errors.New("pool and node are required"))
+	case p.TTL <= 0:
+		return errors.Join(ErrInvalidPin, errors.New("ttl must be positive"))
+	}
+	return nil
+}

@@ -1,0 +1,320 @@
+// Package storetest is the conformance suite every affinity.Store implementation must pass.
+// Each implementation's own test calls Run with a constructor of fresh, empty stores.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sidpin/sidpin/affinity"
+)
+
+// Factory returns a new, empty store; the suite closes it.
+type Factory func(t *testing.T) affinity.Store
+
+func pin(sid, pool, node string) affinity.Pin {
+	return affinity.Pin{SID: sid, Pool: pool, Node: node, Transport: affinity.TransportPolling, EIO: 4,
+		ClientAddr: "127.0.0.1:5000", TTL: time.Minute}
+}
+
+// Run runs every conformance case against stores made by newStore.
+func Run(t *testing.T, newStore Factory) {
+	cases := []struct {
+		name string
+		fn   func(t *testing.T, s affinity.Store)
+	}{
+		{"pin then lookup", testPinLookup},
+		{"first pin wins", testFirstPinWins},
+		{"invalid pins are refused", testInvalid},
+		{"unpin", testUnpin},
+		{"expiry without traffic", testExpiry},
+		{"touch keeps a pin alive", testTouch},
+		{"set transport", testSetTransport},
+		{"count by node", testCountByNode},
+		{"list pages cover every pin once", testListPaging},
+		{"list filters", testListFilters},
+		{"list rejects a bad cursor", testBadCursor},
+		{"concurrent pins of one sid agree", testConcurrentPin},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := newStore(t)
+			t.Cleanup(func() { s.Close() })
+			c.fn(t, s)
+		})
+	}
+}
+
+var ctx = context.Background()
+
+func mustPin(t *testing.T, s affinity.Store, p affinity.Pin) {
+	t.Helper()
+	if _, created, err := s.Pin(ctx, p); err != nil || !created {
+		t.Fatalf("Pin(%s): created=%v err=%v", p.SID, created, err)
+	}
+}
+
+func lookup(t *testing.T, s affinity.Store, sid string) (affinity.Pin, bool) {
+	t.Helper()
+	p, ok, err := s.Lookup(ctx, sid)
+	if err != nil {
+		t.Fatalf("Lookup(%s): %v", sid, err)
+	}
+	return p, ok
+}
+
+func testPinLookup(t *testing.T, s affinity.Store) {
+	want := pin("sid-1", "chat", "node1")
+	mustPin(t, s, want)
+	got, ok := lookup(t, s, "sid-1")
+	if !ok || got.Node != "node1" || got.Pool != "chat" || got.EIO != 4 || got.Transport != affinity.TransportPolling ||
+		got.ClientAddr != want.ClientAddr || got.TTL != time.Minute || got.Created.IsZero() || got.LastSeen.IsZero() {
+		t.Fatalf("Lookup = %+v, %v", got, ok)
+	}
+	if _, ok := lookup(t, s, "sid-unknown"); ok {
+		t.Fatal("unknown sid found")
+	}
+}
+
+func testFirstPinWins(t *testing.T, s affinity.Store) {
+	mustPin(t, s, pin("sid-1", "chat", "node1"))
+	cur, created, err := s.Pin(ctx, pin("sid-1", "chat", "node2"))
+	if err != nil || created || cur.Node != "node1" {
+		t.Fatalf("second Pin: %+v created=%v err=%v", cur, created, err)
+	}
+	if got, _ := lookup(t, s, "sid-1"); got.Node != "node1" {
+		t.Fatalf("pin moved to %s", got.Node)
+	}
+}
+
+func testInvalid(t *testing.T, s affinity.Store) {
+	for _, p := range []affinity.Pin{pin("", "chat", "n"), pin("s", "", "n"), pin("s", "chat", ""), {SID: "s", Pool: "p", Node: "n"}} {
+		if _, _, err := s.Pin(ctx, p); !errors.Is(err, affinity.ErrInvalidPin) {
+			t.Errorf("Pin(%+v) = %v, want ErrInvalidPin", p, err)
+		}
+	}
+}
+
+func testUnpin(t *testing.T, s affinity.Store) {
+	mustPin(t, s, pin("sid-1", "chat", "node1"))
+	if ok, err := s.Unpin(ctx, "sid-1"); err != nil || !ok {
+		t.Fatalf("Unpin = %v, %v", ok, err)
+	}
+	if _, ok := lookup(t, s, "sid-1"); ok {
+		t.Fatal("pin survived Unpin")
+	}
+	if ok, err := s.Unpin(ctx, "sid-1"); err != nil || ok {
+		t.Fatalf("second Unpin = %v, %v", ok, err)
+	}
+	mustPin(t, s, pin("sid-1", "chat", "node2")) // a removed sid can be pinned again
+}
+
+func testExpiry(t *testing.T, s affinity.Store) {
+	p := pin("sid-short", "chat", "node1")
+	p.TTL = 150 * time.Millisecond
+	mustPin(t, s, p)
+	mustPin(t, s, pin("sid-long", "chat", "node1"))
+	if _, ok := lookup(t, s, "sid-short"); !ok {
+		t.Fatal("pin gone at once")
+	}
+	waitUntil(t, 3*time.Second, func() bool { _, ok := lookup(t, s, "sid-short"); return !ok })
+	waitUntil(t, 5*time.Second, func() bool {
+		counts, err := s.CountByNode(ctx, "chat")
+		return err == nil && counts["node1"] == 1
+	})
+	if _, ok := lookup(t, s, "sid-long"); !ok {
+		t.Fatal("the long-lived pin expired too")
+	}
+}
+
+func testTouch(t *testing.T, s affinity.Store) {
+	p := pin("sid-touched", "chat", "node1")
+	p.TTL = 400 * time.Millisecond
+	mustPin(t, s, p)
+	for end := time.Now().Add(1200 * time.Millisecond); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		s.Touch("sid-touched")
+	}
+	// Touches may be batched: give a batch time to land before judging.
+	time.Sleep(100 * time.Millisecond)
+	if _, ok := lookup(t, s, "sid-touched"); !ok {
+		t.Fatal("a touched pin expired")
+	}
+	s.Touch("sid-never-pinned") // must not create anything
+	if _, ok := lookup(t, s, "sid-never-pinned"); ok {
+		t.Fatal("Touch created a pin")
+	}
+}
+
+func testSetTransport(t *testing.T, s affinity.Store) {
+	mustPin(t, s, pin("sid-1", "chat", "node1"))
+	if err := s.SetTransport(ctx, "sid-1", affinity.TransportUpgraded); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := lookup(t, s, "sid-1"); got.Transport != affinity.TransportUpgraded || got.Node != "node1" {
+		t.Fatalf("after SetTransport: %+v", got)
+	}
+}
+
+func testCountByNode(t *testing.T, s affinity.Store) {
+	for i := 0; i < 30; i++ {
+		mustPin(t, s, pin(fmt.Sprintf("sid-%02d", i), "chat", fmt.Sprintf("node%d", i%3)))
+	}
+	mustPin(t, s, pin("other", "other-pool", "node0"))
+	if _, err := s.Unpin(ctx, "sid-00"); err != nil {
+		t.Fatal(err)
+	}
+	counts, err := s.CountByNode(ctx, "chat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(counts) != 3 || counts["node0"] != 9 || counts["node1"] != 10 || counts["node2"] != 10 {
+		t.Fatalf("counts %v", counts)
+	}
+}
+
+func testListPaging(t *testing.T, s affinity.Store) {
+	want := map[string]bool{}
+	for i := 0; i < 257; i++ {
+		sid := fmt.Sprintf("sid-%03d", i)
+		mustPin(t, s, pin(sid, "chat", fmt.Sprintf("node%d", i%4)))
+		want[sid] = true
+	}
+	seen := map[string]bool{}
+	opts := affinity.ListOptions{Limit: 50}
+	for pages := 0; ; pages++ {
+		if pages > 20 {
+			t.Fatal("listing does not end")
+		}
+		page, err := s.List(ctx, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Pins) > 50 {
+			t.Fatalf("page of %d > limit", len(page.Pins))
+		}
+		for _, p := range page.Pins {
+			if seen[p.SID] {
+				t.Fatalf("%s listed twice", p.SID)
+			}
+			seen[p.SID] = true
+		}
+		if pages == 1 {
+			mustPin(t, s, pin("sid-added-while-paging", "chat", "node9"))
+		}
+		if page.Next == "" {
+			break
+		}
+		opts.Cursor = page.Next
+	}
+	for sid := range want {
+		if !seen[sid] {
+			t.Fatalf("%s never listed", sid)
+		}
+	}
+}
+
+func testListFilters(t *testing.T, s affinity.Store) {
+	for i := 0; i < 40; i++ {
+		p := pin(fmt.Sprintf("sid-%02d", i), "chat", fmt.Sprintf("node%d", i%2))
+		if i%4 == 0 {
+			p.Transport, p.EIO = affinity.TransportWebSocket, 3
+		}
+		mustPin(t, s, p)
+	}
+	mustPin(t, s, pin("x", "other", "node0"))
+	cases := []struct {
+		opts affinity.ListOptions
+		want int
+	}{
+		{affinity.ListOptions{}, 41},
+		{affinity.ListOptions{Pool: "chat"}, 40},
+		{affinity.ListOptions{Pool: "chat", Node: "node0"}, 20},
+		{affinity.ListOptions{Pool: "other", Node: "node0"}, 1},
+		{affinity.ListOptions{Transport: affinity.TransportWebSocket}, 10},
+		{affinity.ListOptions{EIO: 3}, 10},
+		{affinity.ListOptions{Pool: "chat", Node: "node1", EIO: 3}, 0},
+		{affinity.ListOptions{Pool: "nope"}, 0},
+	}
+	for _, c := range cases {
+		c.opts.Limit = 7 // force several pages per filter
+		var got []string
+		for pages := 0; pages < 50; pages++ {
+			page, err := s.List(ctx, c.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range page.Pins {
+				got = append(got, p.SID)
+				if (c.opts.Pool != "" && p.Pool != c.opts.Pool) || (c.opts.Node != "" && p.Node != c.opts.Node) ||
+					(c.opts.Transport != "" && p.Transport != c.opts.Transport) || (c.opts.EIO != 0 && p.EIO != c.opts.EIO) {
+					t.Fatalf("%+v: %+v does not match", c.opts, p)
+				}
+			}
+			if page.Next == "" {
+				break
+			}
+			c.opts.Cursor = page.Next
+		}
+		sort.Strings(got)
+		if len(got) != c.want {
+			t.Errorf("%+v: %d pins, want %d", c.opts, len(got), c.want)
+		}
+	}
+}
+
+func testBadCursor(t *testing.T, s affinity.Store) {
+	if _, err := s.List(ctx, affinity.ListOptions{Cursor: "%%%not-a-cursor"}); !errors.Is(err, affinity.ErrBadCursor) {
+		t.Fatalf("List(bad cursor) = %v", err)
+	}
+}
+
+func testConcurrentPin(t *testing.T, s affinity.Store) {
+	var wg sync.WaitGroup
+	var created atomic.Int32
+	nodes := make(chan string, 16)
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			cur, ok, err := s.Pin(ctx, pin("contested", "chat", fmt.Sprintf("node%d", i)))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if ok {
+				created.Add(1)
+			}
+			nodes <- cur.Node
+		}(i)
+	}
+	wg.Wait()
+	close(nodes)
+	if created.Load() != 1 {
+		t.Fatalf("%d pins created, want 1", created.Load())
+	}
+	first := ""
+	for n := range nodes {
+		if first == "" {
+			first = n
+		}
+		if n != first {
+			t.Fatalf("racers disagree: %s vs %s", first, n)
+		}
+	}
+}
+
+func waitUntil(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("condition not met within %s", d)
+}
