@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -140,34 +139,6 @@ func newSID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// Engine.IO error codes (the "code" of the JSON error body).
-const (
-	errTransportUnknown   = 0
-	errUnknownSID         = 1
-	errBadHandshakeMethod = 2
-	errBadRequest         = 3
-	errForbidden          = 4
-	errUnsupportedVersion = 5
-)
-
-var errorMessages = [...]string{
-	"Transport unknown",
-	"Session ID unknown",
-	"Bad handshake method",
-	"Bad request",
-	"Forbidden",
-	"Unsupported protocol version",
-}
-
-// errorBodies are the JSON bodies of errorMessages, built once.
-var errorBodies = func() [len(errorMessages)][]byte {
-	var b [len(errorMessages)][]byte
-	for code, msg := range errorMessages {
-		b[code] = []byte(`{"code":` + strconv.Itoa(code) + `,"message":"` + msg + `"}`)
-	}
-	return b
-}()
-
 // writeError answers like an Engine.IO server: JSON {"code","message"}, 403 for Forbidden, else 400.
 // A refused WebSocket upgrade gets a plain-text 400 with the message, as Node writes it.
 func writeError(ctx *fasthttp.RequestCtx, code int, upgrade bool) {
@@ -175,14 +146,19 @@ func writeError(ctx *fasthttp.RequestCtx, code int, upgrade bool) {
 		ctx.SetStatusCode(fasthttp.StatusBadRequest)
 		ctx.SetContentType("text/html")
 		ctx.SetConnectionClose()
-		ctx.SetBodyString(errorMessages[code])
+		ctx.SetBodyString(engineio.ErrorMessage(code))
 		return
 	}
-	status := fasthttp.StatusBadRequest
-	if code == errForbidden {
-		status = fasthttp.StatusForbidden
-	}
-	ctx.SetStatusCode(status)
+	ctx.SetStatusCode(engineio.ErrorStatus(code))
 	ctx.SetContentType("application/json")
-	ctx.SetBody(errorBodies[code])
+	ctx.SetBody(engineio.ErrorBody(code))
 }
+
+// Short names of the Engine.IO error codes used by the engine.
+const (
+	errTransportUnknown   = engineio.ErrCodeTransportUnknown
+	errUnknownSID         = engineio.ErrCodeUnknownSID
+	errBadHandshakeMethod = engineio.ErrCodeBadHandshakeMethod
+	errBadRequest         = engineio.ErrCodeBadRequest
+	errUnsupportedVersion = engineio.ErrCodeUnsupportedVersion
+)

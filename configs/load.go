@@ -72,3 +72,33 @@ func yamlErrLine(err error) int {
 	}
 	return 0
 }
+
+// Validate checks a config built in code (the command line's quick start) with the file's rules.
+func Validate(c *Config) error {
+	errs := &Errors{File: c.File}
+	validate(c, &validator{errs: errs, lines: map[string]int{}})
+	return errs.err()
+}
+
+// QuickStart builds the config of `sidpin -listen ADDR -to URL,URL`: one pool at enginePath with
+// the memory store and every default.
+func QuickStart(listen string, nodeURLs []string, enginePath string) (*Config, error) {
+	cfg := Default()
+	cfg.File = "command line"
+	cfg.Listen = listen
+	pool := Pool{Name: "default"}
+	pool.setDefaults()
+	if enginePath != "" {
+		pool.EngineIOPath = enginePath
+	}
+	for i, u := range nodeURLs {
+		n := Node{Name: fmt.Sprintf("node%d", i+1), URL: u}
+		n.setDefaults()
+		pool.Nodes = append(pool.Nodes, n)
+	}
+	cfg.Pools = []Pool{pool}
+	if err := Validate(&cfg); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}

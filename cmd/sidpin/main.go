@@ -1,18 +1,28 @@
 // Command sidpin is the sticky-session reverse proxy for Socket.IO / Engine.IO chat clusters.
 //
-//	sidpin -config FILE          run with a config file
-//	sidpin -check -config FILE   validate the file, print a one-line summary, exit 0 or 1
-//	sidpin -version              print the version
+//	sidpin -config FILE                               run with a config file
+//	sidpin -listen 127.0.0.1:3200 -to URL,URL [-path /socket.io/]   quick start without a file
+//	sidpin -check -config FILE                        validate, print a one-line summary, exit 0 or 1
+//	sidpin -version                                   print the version
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"os"
+	"os/signal"
+	"strings"
+	"syscall"
 
+	"github.com/sidpin/sidpin/affinity"
+	"github.com/sidpin/sidpin/backends"
 	"github.com/sidpin/sidpin/configs"
+	"github.com/sidpin/sidpin/proxy"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -22,37 +32,75 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run is main without the process exit, so it can be tested.
-func run(args []string, stdout, stderr io.Writer) int {
+type flags struct {
+	config, listen, to, path string
+	check, version           bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (flags, error) {
+	var f flags
 	fs := flag.NewFlagSet("sidpin", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "path of the YAML config file")
-	check := fs.Bool("check", false, "validate the config, print a summary and exit")
-	showVersion := fs.Bool("version", false, "print the version and exit")
-	if err := fs.Parse(args); err != nil {
+	fs.StringVar(&f.config, "config", "", "path of the YAML config file")
+	fs.BoolVar(&f.check, "check", false, "validate the config, print a summary and exit")
+	fs.BoolVar(&f.version, "version", false, "print the version and exit")
+	fs.StringVar(&f.listen, "listen", "", "client listener host:port (overrides the config's listen)")
+	fs.StringVar(&f.to, "to", "", "quick start without a config: comma-separated chat node URLs, e.g. http://127.0.0.1:3101,http://127.0.0.1:3102")
+	fs.StringVar(&f.path, "path", "/socket.io/", "quick start: the Engine.IO path")
+	return f, fs.Parse(args)
+}
+
+// run is main without the process exit, so it can be tested.
+func run(args []string, stdout, stderr io.Writer) int {
+	f, err := parseFlags(args, stderr)
+	if err != nil {
 		return 2
 	}
-	if *showVersion {
+	if f.version {
 		fmt.Fprintln(stdout, "sidpin", version)
 		return 0
 	}
-	if *configPath == "" {
-		fmt.Fprintln(stderr, "sidpin: -config FILE is required (see configs/reference.yaml)")
-		return 2
-	}
-	cfg, err := configs.Load(*configPath)
+	cfg, err := loadConfig(f)
 	if err != nil {
 		printConfigError(stderr, err)
+		if errors.Is(err, errUsage) {
+			return 2
+		}
 		return 1
 	}
-	if *check {
+	if f.check {
 		fmt.Fprintln(stdout, cfg.Summary())
 		return 0
 	}
-	// The proxy itself lands with issue 4; until then running validates and says so.
-	fmt.Fprintln(stdout, cfg.Summary())
-	fmt.Fprintln(stderr, "sidpin: the proxy is not built yet in this version; the config was only validated")
-	return 1
+	return serve(cfg, newLogger(cfg.Log, stderr))
+}
+
+var errUsage = errors.New("sidpin: give -config FILE, or -listen ADDR -to URL[,URL...] (see configs/reference.yaml)")
+
+func loadConfig(f flags) (*configs.Config, error) {
+	switch {
+	case f.config != "" && f.to != "":
+		return nil, fmt.Errorf("%w: -config and -to cannot be combined", errUsage)
+	case f.to != "":
+		listen := f.listen
+		if listen == "" {
+			listen = configs.Default().Listen
+		}
+		return configs.QuickStart(listen, strings.Split(f.to, ","), f.path)
+	case f.config == "":
+		return nil, errUsage
+	}
+	cfg, err := configs.Load(f.config)
+	if err != nil {
+		return nil, err
+	}
+	if f.listen != "" {
+		cfg.Listen = f.listen
+		if err := configs.Validate(cfg); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
 }
 
 func printConfigError(w io.Writer, err error) {
@@ -61,5 +109,60 @@ func printConfigError(w io.Writer, err error) {
 		fmt.Fprintln(w, errs.Error())
 		return
 	}
-	fmt.Fprintln(w, "sidpin:", err)
+	fmt.Fprintln(w, err)
+}
+
+func newLogger(c configs.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level)) // validated with the config
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func newStore(cfg *configs.Config) (affinity.Store, error) {
+	if cfg.Store.Kind != configs.StoreMemory {
+		return nil, fmt.Errorf("store.kind %q is not built into this version yet; use %q", cfg.Store.Kind, configs.StoreMemory)
+	}
+	return affinity.NewMemoryStore(affinity.MemoryOptions{MaxPins: cfg.Store.Memory.MaxPins})
+}
+
+func serve(cfg *configs.Config, log *slog.Logger) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	store, err := newStore(cfg)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	defer store.Close()
+	pools, err := backends.New(cfg)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		log.Error("cannot listen", "addr", cfg.Listen, "err", err)
+		return 1
+	}
+	p := proxy.New(cfg, pools, store, log)
+	log.Info("sidpin listening", "addr", ln.Addr().String(), "config", cfg.File, "store", cfg.Store.Kind, "pools", len(cfg.Pools), "version", version)
+	done := make(chan error, 1)
+	go func() { done <- p.Serve(ln) }()
+	select {
+	case err := <-done:
+		log.Error("serve", "err", err)
+		return 1
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", cfg.Timeouts.ShutdownGrace.D())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Timeouts.ShutdownGrace.D())
+	defer cancel()
+	if err := p.Shutdown(sctx); err != nil {
+		log.Warn("shutdown cut requests short", "err", err)
+	}
+	return 0
 }

@@ -1,0 +1,104 @@
+package backends
+
+import (
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/sidpin/sidpin/configs"
+)
+
+func testSet(t *testing.T, yaml string) *Set {
+	t.Helper()
+	cfg, err := configs.Parse("t.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestMatch(t *testing.T) {
+	s := testSet(t, `
+pools:
+  - {name: any, nodes: [{name: a, url: "http://127.0.0.1:1"}]}
+  - {name: chat, match: {path_prefix: /chat/}, engineio_path: /chat/socket.io, nodes: [{name: a, url: "http://127.0.0.1:2"}]}
+  - {name: hosted, match: {host: Example.com}, nodes: [{name: a, url: "https://127.0.0.1"}]}
+`)
+	cases := []struct{ host, path, want string }{
+		{"x", "/socket.io/", "any"},
+		{"x", "/chat/socket.io/", "chat"},
+		{"example.com", "/socket.io/", "hosted"},
+		{"EXAMPLE.COM:8080", "/chat/x", "hosted"},
+		{"example.org", "/chat/x", "chat"},
+	}
+	for _, c := range cases {
+		if p := s.Match([]byte(c.host), []byte(c.path)); p == nil || p.Name != c.want {
+			t.Errorf("Match(%s, %s) = %v, want %s", c.host, c.path, p, c.want)
+		}
+	}
+	chat := s.Match([]byte("x"), []byte("/chat/"))
+	if chat.EngineIOPath != "/chat/socket.io/" {
+		t.Errorf("engine.io path %q must end with a slash", chat.EngineIOPath)
+	}
+	if n := s.Match([]byte("example.com"), []byte("/")).Nodes[0]; n.Addr != "127.0.0.1:443" || !n.TLS {
+		t.Errorf("https default port: %+v", n)
+	}
+}
+
+// simulate picks n sessions, counting them like the pin table does.
+func simulate(t *testing.T, p *Pool, n int) map[string]int {
+	counts := map[string]int{}
+	for i := 0; i < n; i++ {
+		node, err := p.Pick(counts, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts[node.Name]++
+	}
+	return counts
+}
+
+func TestPickSpreadsByWeight(t *testing.T) {
+	for _, policy := range []string{configs.BalanceLeastSessions, configs.BalanceRoundRobin, configs.BalanceRandomTwo} {
+		t.Run(policy, func(t *testing.T) {
+			equal := testSet(t, fmt.Sprintf(`pools: [{name: p, balance: %s, nodes: [{name: a, url: "http://h:1"}, {name: b, url: "http://h:2"}, {name: c, url: "http://h:3"}, {name: d, url: "http://h:4"}]}]`, policy))
+			counts := simulate(t, equal.Pools[0], 1000)
+			for name, got := range counts {
+				if got < 240 || got > 260 {
+					t.Errorf("node %s got %d of 1000 sessions, want about 250 (%v)", name, got, counts)
+				}
+			}
+			if policy == configs.BalanceRoundRobin {
+				return // rotation ignores weight by design
+			}
+			weighted := testSet(t, fmt.Sprintf(`pools: [{name: p, balance: %s, nodes: [{name: a, url: "http://h:1", weight: 1}, {name: b, url: "http://h:2", weight: 3}]}]`, policy))
+			counts = simulate(t, weighted.Pools[0], 1000)
+			if math.Abs(float64(counts["b"])-750) > 30 {
+				t.Errorf("weights 1:3 gave %v", counts)
+			}
+		})
+	}
+}
+
+func TestPickSkipsDrainingAndFailedNodes(t *testing.T) {
+	s := testSet(t, `pools: [{name: p, nodes: [{name: a, url: "http://h:1"}, {name: b, url: "http://h:2", drain: true}, {name: c, url: "http://h:3"}]}]`)
+	p := s.Pools[0]
+	p.Node("c").MarkFailed(time.Minute)
+	for i := 0; i < 10; i++ {
+		if n, _ := p.Pick(nil, time.Now()); n.Name != "a" {
+			t.Fatalf("picked %s", n.Name)
+		}
+	}
+	p.Node("a").SetDraining(true)
+	if _, err := p.Pick(nil, time.Now()); err != ErrNoNode {
+		t.Fatalf("want ErrNoNode, got %v", err)
+	}
+	if n, err := p.Pick(nil, time.Now().Add(2*time.Minute)); err != nil || n.Name != "c" {
+		t.Fatalf("a failed node comes back after its time: %v %v", n, err)
+	}
+}

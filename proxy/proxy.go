@@ -1,0 +1,189 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sidpin/sidpin/affinity"
+	"github.com/sidpin/sidpin/backends"
+	"github.com/sidpin/sidpin/configs"
+	"github.com/sidpin/sidpin/engineio"
+	"github.com/sidpin/sidpin/upgrade"
+)
+
+// Proxy is sidpin's client-facing server.
+type Proxy struct {
+	cfg    *configs.Config
+	pools  *backends.Set
+	store  affinity.Store
+	relay  *upgrade.Relay
+	log    *slog.Logger
+	server *fasthttp.Server
+	tls    bool
+}
+
+// failedNodeCooldown is how long a node that refused a connection gets no new sessions.
+const failedNodeCooldown = 5 * time.Second
+
+// New builds the proxy for cfg over pools and store.
+func New(cfg *configs.Config, pools *backends.Set, store affinity.Store, log *slog.Logger) *Proxy {
+	p := &Proxy{cfg: cfg, pools: pools, store: store, log: log, tls: cfg.TLS.Enabled()}
+	p.relay = upgrade.NewRelay(upgrade.Options{
+		DialTimeout: cfg.Timeouts.UpstreamDial.D(), HandshakeTimeout: cfg.Timeouts.ClientRead.D(),
+		MaxFrame: cfg.Limits.MaxBodyBytes, TouchEvery: touchEvery(cfg), Logger: log,
+	})
+	p.server = &fasthttp.Server{
+		Handler:                      p.ServeHTTP,
+		Name:                         "sidpin",
+		NoDefaultServerHeader:        true,
+		NoDefaultContentType:         true,
+		DisablePreParseMultipartForm: true,
+		ReadBufferSize:               cfg.Limits.MaxHeaderBytes,
+		MaxRequestBodySize:           cfg.Limits.MaxBodyBytes,
+		Concurrency:                  cfg.Limits.MaxConnections,
+		ReadTimeout:                  cfg.Timeouts.ClientRead.D(),
+		IdleTimeout:                  cfg.Timeouts.ClientIdle.D(),
+		CloseOnShutdown:              true,
+		Logger:                       slogPrintf{log},
+	}
+	return p
+}
+
+// touchEvery keeps an open WebSocket's pin alive well within the shortest pin lifetime.
+func touchEvery(cfg *configs.Config) time.Duration {
+	return max(time.Second, cfg.Timeouts.PinSlack.D()/2)
+}
+
+// Serve accepts client connections on ln until Shutdown.
+func (p *Proxy) Serve(ln net.Listener) error {
+	if p.tls {
+		cert, err := tls.LoadX509KeyPair(p.cfg.TLS.CertFile, p.cfg.TLS.KeyFile)
+		if err != nil {
+			return fmt.Errorf("proxy: tls: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	return p.server.Serve(ln)
+}
+
+// Shutdown stops accepting, waits for requests in flight (held polls included) until ctx ends, and
+// closes the WebSocket tunnels.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.relay.Close()
+	return p.server.ShutdownWithContext(ctx)
+}
+
+// Tunnels is the number of open WebSocket tunnels.
+func (p *Proxy) Tunnels() int { return p.relay.Count() }
+
+// ServeHTTP handles one request: find the pool, classify, route.
+func (p *Proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
+	pool := p.pools.Match(ctx.Host(), ctx.Path())
+	if pool == nil {
+		ctx.Error("sidpin: no pool serves this host and path", fasthttp.StatusNotFound)
+		return
+	}
+	r := classify(pool.EngineIOPath, ctx.Path(), ctx.QueryArgs(), &ctx.Request.Header)
+	switch r.kind {
+	case kindSession:
+		p.serveSession(ctx, pool, r)
+	case kindHandshake:
+		p.serveHandshake(ctx, pool, r)
+	case kindBadSID:
+		writeUnknownSID(ctx, r)
+	default:
+		p.servePlain(ctx, pool)
+	}
+}
+
+// writeUnknownSID answers exactly like an Engine.IO server that does not know the sid: JSON 400 code 1
+// (JSONP requests too, as Node does), or a plain-text 400 that closes a WebSocket upgrade.
+func writeUnknownSID(ctx *fasthttp.RequestCtx, r request) {
+	code := engineio.ErrCodeUnknownSID
+	if r.upgrade {
+		ctx.SetStatusCode(fasthttp.StatusBadRequest)
+		ctx.SetContentType("text/html")
+		ctx.SetConnectionClose()
+		ctx.SetBodyString(engineio.ErrorMessage(code))
+		return
+	}
+	ctx.SetStatusCode(engineio.ErrorStatus(code))
+	ctx.SetContentType("application/json")
+	ctx.SetBody(engineio.ErrorBody(code))
+}
+
+// servePlain proxies a request that is not Engine.IO (a page, an asset, a health check) to a node.
+func (p *Proxy) servePlain(ctx *fasthttp.RequestCtx, pool *backends.Pool) {
+	node, err := pool.Pick(nil, time.Now())
+	if err != nil {
+		ctx.Error("sidpin: no chat node is available", fasthttp.StatusServiceUnavailable)
+		return
+	}
+	if r := classify("", nil, ctx.QueryArgs(), &ctx.Request.Header); r.upgrade {
+		p.relayUpgrade(ctx, node, upgrade.Hooks{})
+		return
+	}
+	p.forward(ctx, node, time.Now().Add(p.cfg.Timeouts.UpstreamResponse.D()))
+}
+
+// forward sends the client's request to node and puts the node's answer in ctx. It never retries.
+func (p *Proxy) forward(ctx *fasthttp.RequestCtx, node *backends.Node, deadline time.Time) error {
+	cleanRequest(&ctx.Request.Header)
+	addForwarded(&ctx.Request.Header, clientIP(ctx), p.tls)
+	err := node.Client.DoDeadline(&ctx.Request, &ctx.Response, deadline)
+	if err != nil {
+		p.answerUpstreamError(ctx, node, err)
+		return err
+	}
+	cleanResponse(&ctx.Response.Header)
+	return nil
+}
+
+func (p *Proxy) answerUpstreamError(ctx *fasthttp.RequestCtx, node *backends.Node, err error) {
+	ctx.Response.Reset()
+	switch {
+	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout):
+		ctx.Error("sidpin: the chat node did not answer in time", fasthttp.StatusGatewayTimeout)
+	default:
+		ctx.Error("sidpin: the chat node cannot be reached", fasthttp.StatusBadGateway)
+	}
+	if isDialError(err) {
+		node.MarkFailed(failedNodeCooldown)
+	}
+	p.log.Warn("upstream request failed", "pool", node.Pool, "node", node.Name, "err", err)
+}
+
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.Is(err, fasthttp.ErrDialTimeout) || (errors.As(err, &op) && op.Op == "dial")
+}
+
+func clientIP(ctx *fasthttp.RequestCtx) []byte {
+	return []byte(ctx.RemoteIP().String())
+}
+
+// relayUpgrade hands a WebSocket upgrade to the relay, marking the node failed if it is unreachable.
+func (p *Proxy) relayUpgrade(ctx *fasthttp.RequestCtx, node *backends.Node, hooks upgrade.Hooks) {
+	addForwarded(&ctx.Request.Header, clientIP(ctx), p.tls)
+	err := p.relay.Serve(ctx, upgrade.Target{Addr: node.Addr, TLS: node.TLS}, hooks)
+	if errors.Is(err, upgrade.ErrDial) {
+		node.MarkFailed(failedNodeCooldown)
+	}
+	if err != nil {
+		p.log.Warn("websocket upgrade failed", "pool", node.Pool, "node", node.Name, "err", err)
+	}
+}
+
+// slogPrintf adapts slog to fasthttp's Printf logger.
+type slogPrintf struct{ log *slog.Logger }
+
+func (l slogPrintf) Printf(format string, args ...any) {
+	l.log.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
+}

@@ -1,0 +1,278 @@
+package upgrade
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sidpin/sidpin/engineio"
+)
+
+// Target is the node a WebSocket goes to.
+type Target struct {
+	Addr string // host:port
+	TLS  bool
+}
+
+// Hooks let the caller follow a tunnel's Engine.IO session without knowing WebSocket framing.
+// Every hook may be nil.
+type Hooks struct {
+	// OnOpen receives the open packet of a WebSocket-first session, read from the node's first frame,
+	// before that frame reaches the client. An error closes the tunnel (the client will retry).
+	OnOpen func(engineio.OpenInfo) error
+	// OnUpgrade runs when the client sends "5" on a probe: the session has moved to this WebSocket.
+	// Setting it makes the relay watch the client's frames until then.
+	OnUpgrade func()
+	// OnRefused receives a node's non-101 answer to the upgrade (passed on to the client unchanged).
+	OnRefused func(status int, body []byte)
+	// OnClose runs once when an established tunnel ends.
+	OnClose func()
+	// Touch runs every TouchEvery while the tunnel is open (it keeps the session's pin alive).
+	Touch func()
+}
+
+// Options configure a Relay.
+type Options struct {
+	DialTimeout      time.Duration // default 2s
+	HandshakeTimeout time.Duration // the node's 101 and, for WebSocket-first, its open frame; default 10s
+	MaxFrame         int           // largest frame the watcher reads whole; default 2 MiB
+	TouchEvery       time.Duration // default 10s
+	Logger           *slog.Logger
+}
+
+// Relay forwards WebSocket upgrades to nodes and relays the tunnels; it tracks them for shutdown.
+type Relay struct {
+	opts Options
+
+	mu      sync.Mutex
+	tunnels map[*tunnel]struct{}
+	stop    chan struct{}
+}
+
+// ErrDial means the node could not be reached; nothing was sent to it.
+var ErrDial = errors.New("upgrade: cannot reach the node")
+
+// NewRelay returns a relay; Close ends its tunnels.
+func NewRelay(opts Options) *Relay {
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = 2 * time.Second
+	}
+	if opts.HandshakeTimeout <= 0 {
+		opts.HandshakeTimeout = 10 * time.Second
+	}
+	if opts.MaxFrame <= 0 {
+		opts.MaxFrame = 2 << 20
+	}
+	if opts.TouchEvery <= 0 {
+		opts.TouchEvery = 10 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	r := &Relay{opts: opts, tunnels: map[*tunnel]struct{}{}, stop: make(chan struct{})}
+	go r.touchLoop()
+	return r
+}
+
+// Serve forwards the upgrade request in ctx to target. On a 101 it hijacks the client connection
+// and relays until either side ends; otherwise the node's answer goes to the client as it is.
+// It returns ErrDial (wrapped) when the node cannot be reached, after answering 502.
+func (r *Relay) Serve(ctx *fasthttp.RequestCtx, target Target, hooks Hooks) error {
+	node, err := r.dial(target)
+	if err != nil {
+		ctx.Error("sidpin: the chat node cannot be reached", fasthttp.StatusBadGateway)
+		return fmt.Errorf("%w %s: %v", ErrDial, target.Addr, err)
+	}
+	_ = node.SetDeadline(time.Now().Add(r.opts.HandshakeTimeout))
+	if _, err := node.Write(upgradeRequest(&ctx.Request)); err != nil {
+		node.Close()
+		ctx.Error("sidpin: the chat node failed during the upgrade", fasthttp.StatusBadGateway)
+		return fmt.Errorf("upgrade: write to %s: %w", target.Addr, err)
+	}
+	br := bufio.NewReaderSize(node, 4096)
+	head, status, err := readResponseHead(br)
+	if err != nil {
+		node.Close()
+		ctx.Error("sidpin: the chat node failed during the upgrade", fasthttp.StatusBadGateway)
+		return fmt.Errorf("upgrade: answer of %s: %w", target.Addr, err)
+	}
+	if status != fasthttp.StatusSwitchingProtocols {
+		defer node.Close()
+		return r.passRefusal(ctx, br, head, status, hooks)
+	}
+	_ = node.SetDeadline(time.Time{})
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(client net.Conn) {
+		t := &tunnel{relay: r, client: client, node: node, nodeR: br, hooks: hooks}
+		t.run(head)
+	})
+	return nil
+}
+
+func (r *Relay) dial(target Target) (net.Conn, error) {
+	d := net.Dialer{Timeout: r.opts.DialTimeout, KeepAlive: 30 * time.Second}
+	conn, err := d.Dial("tcp", target.Addr)
+	if err != nil || !target.TLS {
+		return conn, err
+	}
+	host, _, _ := net.SplitHostPort(target.Addr)
+	tc := tls.Client(conn, &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12})
+	if err := tc.Handshake(); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return tc, nil
+}
+
+// upgradeRequest writes the client's upgrade request for the node: the same method, URI and headers
+// (Host kept, hop-by-hop dropped, Connection/Upgrade restored), without Sec-WebSocket-Extensions, so
+// that frames stay uncompressed and the relay can read the Engine.IO packets it watches.
+func upgradeRequest(req *fasthttp.Request) []byte {
+	var b bytes.Buffer
+	b.Write(req.Header.Method())
+	b.WriteByte(' ')
+	b.Write(req.Header.RequestURI())
+	b.WriteString(" HTTP/1.1\r\nHost: ")
+	b.Write(req.Header.Host())
+	b.WriteString("\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n")
+	for k, v := range req.Header.All() {
+		if skipUpgradeHeader(k) {
+			continue
+		}
+		b.Write(k)
+		b.WriteString(": ")
+		b.Write(v)
+		b.WriteString("\r\n")
+	}
+	b.WriteString("\r\n")
+	return b.Bytes()
+}
+
+func skipUpgradeHeader(name []byte) bool {
+	for _, skip := range []string{"Host", "Connection", "Upgrade", "Sec-Websocket-Extensions", "Proxy-Connection",
+		"Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Proxy-Authorization", "Content-Length"} {
+		if bytes.EqualFold(name, []byte(skip)) {
+			return true
+		}
+	}
+	return false
+}
+
+// maxHead bounds the node's response head.
+const maxHead = 64 << 10
+
+// readResponseHead reads the status line and headers, returning their exact bytes and the status.
+func readResponseHead(br *bufio.Reader) ([]byte, int, error) {
+	var head []byte
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return nil, 0, err
+		}
+		head = append(head, line...)
+		if len(head) > maxHead {
+			return nil, 0, errors.New("response head too large")
+		}
+		if len(line) <= 2 && len(head) > len(line) { // the blank line after the headers
+			break
+		}
+	}
+	if len(head) < 12 || !bytes.HasPrefix(head, []byte("HTTP/1.")) {
+		return nil, 0, errors.New("not an HTTP response")
+	}
+	status, err := strconv.Atoi(string(head[9:12]))
+	if err != nil {
+		return nil, 0, errors.New("bad status line")
+	}
+	return head, status, nil
+}
+
+// passRefusal gives the client the node's non-101 answer (status, content type and a bounded body).
+func (r *Relay) passRefusal(ctx *fasthttp.RequestCtx, br *bufio.Reader, head []byte, status int, hooks Hooks) error {
+	var resp fasthttp.Response
+	if err := resp.Header.Read(bufio.NewReader(bytes.NewReader(head))); err != nil {
+		return fmt.Errorf("upgrade: parse refusal: %w", err)
+	}
+	n := resp.Header.ContentLength()
+	if n < 0 || n > maxHead {
+		n = 0
+	}
+	body := make([]byte, n)
+	_, _ = io.ReadFull(br, body)
+	ctx.SetStatusCode(status)
+	ctx.Response.Header.SetContentTypeBytes(resp.Header.ContentType())
+	ctx.SetConnectionClose()
+	ctx.SetBody(body)
+	if hooks.OnRefused != nil {
+		hooks.OnRefused(status, body)
+	}
+	return nil
+}
+
+// Count is the number of open tunnels.
+func (r *Relay) Count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.tunnels)
+}
+
+// Close ends every open tunnel and stops the relay.
+func (r *Relay) Close() {
+	r.mu.Lock()
+	select {
+	case <-r.stop:
+	default:
+		close(r.stop)
+	}
+	all := make([]*tunnel, 0, len(r.tunnels))
+	for t := range r.tunnels {
+		all = append(all, t)
+	}
+	r.mu.Unlock()
+	for _, t := range all {
+		t.close()
+	}
+}
+
+func (r *Relay) touchLoop() {
+	tick := time.NewTicker(r.opts.TouchEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-tick.C:
+		}
+		r.mu.Lock()
+		touches := make([]func(), 0, len(r.tunnels))
+		for t := range r.tunnels {
+			if t.hooks.Touch != nil {
+				touches = append(touches, t.hooks.Touch)
+			}
+		}
+		r.mu.Unlock()
+		for _, touch := range touches {
+			touch()
+		}
+	}
+}
+
+func (r *Relay) track(t *tunnel, open bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if open {
+		r.tunnels[t] = struct{}{}
+	} else {
+		delete(r.tunnels, t)
+	}
+}
