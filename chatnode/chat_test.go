@@ -200,3 +200,15 @@ func TestChatV2ClientIDIsTheSid(t *testing.T) {
 		t.Fatalf("from is not the sid %s: %q", sid, r.body)
 	}
 }
+
+func TestChatPeersWithoutRedis(t *testing.T) {
+	b := startNode(t, NodeConfig{Name: "node-b"})
+	a := startNode(t, NodeConfig{Name: "node-a", Peers: []string{b.base}})
+	alice, bob := joinChat(t, a), joinChat(t, b)
+	sendText(t, alice.ws, `42["sendMessage","over http"]`)
+	var m chatMessage
+	bob.expectEvent("message", &m)
+	if m.Node != "node-a" || string(m.Msg) != `"over http"` {
+		t.Fatalf("bob got %+v", m)
+	}
+}

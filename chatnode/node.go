@@ -27,6 +27,9 @@ type NodeConfig struct {
 	Cookie         string // sid cookie name on the polling handshake ("" = none)
 	RedisAddr      string // "" = this node works alone
 	RedisChannel   string // default "sidpin:chat"
+	// Peers are other nodes' base URLs that get this node's broadcasts by HTTP when there is no
+	// Redis (the demo). Best effort; use Redis for anything real.
+	Peers []string
 	ClientJS       string // path of socket.io-client's browser bundle, served to the chat page
 	// Conformance sets the node up like the official protocol test suites' server: an echo Engine.IO
 	// endpoint at /engine.io/ and Socket.IO namespaces "/" and "/custom" instead of the chat.
@@ -76,10 +79,14 @@ func NewNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		namespaces["/"] = n.chat
 	}
 	n.sio = NewEngine(engineCfg, NewSocketIOServer(namespaces, cfg.ConnectTimeout))
-	if cfg.RedisAddr != "" && n.chat != nil {
+	switch {
+	case n.chat == nil:
+	case cfg.RedisAddr != "":
 		if err := n.startFanout(ctx); err != nil {
 			return nil, err
 		}
+	case len(cfg.Peers) > 0:
+		n.chat.SetFanout(NewPeerFanout(cfg.Peers, cfg.Logger))
 	}
 	n.server = &fasthttp.Server{
 		Handler:               n.ServeHTTP,
@@ -143,6 +150,8 @@ func (n *Node) ServeHTTP(ctx *fasthttp.RequestCtx) {
 		n.echo.ServeHTTP(ctx)
 	case path == "/healthz":
 		n.serveHealth(ctx)
+	case path == peerPath:
+		n.servePeerBroadcast(ctx)
 	case path == "/" && n.chat != nil:
 		ctx.SetContentType("text/html; charset=utf-8")
 		ctx.SetBody(chatPage)

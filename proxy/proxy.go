@@ -51,9 +51,23 @@ func New(cfg *configs.Config, pools *backends.Set, store affinity.Store, log *sl
 		ReadTimeout:                  cfg.Timeouts.ClientRead.D(),
 		IdleTimeout:                  cfg.Timeouts.ClientIdle.D(),
 		CloseOnShutdown:              true,
+		ErrorHandler:                 answerBadRequest,
 		Logger:                       slogPrintf{log},
 	}
 	return p
+}
+
+// answerBadRequest answers requests fasthttp could not read, saying which limit they broke.
+func answerBadRequest(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		ctx.Error("sidpin: request body larger than limits.max_body_bytes", fasthttp.StatusRequestEntityTooLarge)
+	case errors.As(err, &small), errors.Is(err, fasthttp.ErrSmallReadBuffer):
+		ctx.Error("sidpin: request headers larger than limits.max_header_bytes", fasthttp.StatusRequestHeaderFieldsTooLarge)
+	default:
+		ctx.Error("sidpin: malformed request", fasthttp.StatusBadRequest)
+	}
 }
 
 // touchEvery keeps an open WebSocket's pin alive well within the shortest pin lifetime.

@@ -12,8 +12,11 @@ stop() {
 }
 trap stop EXIT INT TERM
 
-for i in 1 2 3; do
-  bin/chatnode -listen "127.0.0.1:310$i" -name "node$i" -client-js "$CLIENT_JS" &
+NODES=(http://127.0.0.1:3101 http://127.0.0.1:3102 http://127.0.0.1:3103)
+for i in 0 1 2; do
+  # Without Redis the nodes pass chat messages to each other over HTTP (-peers).
+  others=$(printf '%s\n' "${NODES[@]}" | grep -v "${NODES[$i]}" | paste -sd, -)
+  bin/chatnode -listen "${NODES[$i]#http://}" -name "node$((i + 1))" -peers "$others" -client-js "$CLIENT_JS" &
   PIDS+=($!)
 done
 bin/sidpin -config configs/demo.yaml &
@@ -25,9 +28,9 @@ for pid in "${PIDS[@]}"; do
 done
 cat <<MSG
 
-  sidpin demo is running.
-    chat page:  http://127.0.0.1:3200/            (open it in two tabs; tick "polling only" to see pinning)
-    admin:      http://127.0.0.1:3201/
+  sidpin demo is running: three chat nodes behind sidpin, pins in memory (no Redis).
+    chat page:  http://127.0.0.1:3200/            (open two tabs with "polling only" ticked: each tab
+                                                   shows the node its session is pinned to, and they chat)
     nodes:      http://127.0.0.1:3101/ .. :3103/  (direct, without sidpin)
   Ctrl-C stops it.
 

@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -33,6 +34,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	name := fs.String("name", "", "node name shown to clients (default: the listen address)")
 	redisAddr := fs.String("redis", "", "Redis host:port for the chat fan-out between nodes (empty: this node works alone)")
 	channel := fs.String("redis-channel", "sidpin:chat", "Redis pub/sub channel of the chat fan-out")
+	peers := fs.String("peers", "", "without Redis: comma-separated base URLs of the other nodes, which get this node's broadcasts by HTTP (for the demo)")
 	path := fs.String("path", "/socket.io/", "Socket.IO path")
 	pingInterval := fs.Duration("ping-interval", 25*time.Second, "Engine.IO pingInterval")
 	pingTimeout := fs.Duration("ping-timeout", 20*time.Second, "Engine.IO pingTimeout")
@@ -61,6 +63,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Name: *name, SocketIOPath: *path, PingInterval: *pingInterval, PingTimeout: *pingTimeout,
 		MaxPayload: *maxPayload, AllowEIO3: *eio3, Cookie: *cookie, RedisAddr: *redisAddr,
 		RedisChannel: *channel, ClientJS: *clientJS, Logger: log,
+	}
+	if *peers != "" {
+		cfg.Peers = strings.Split(*peers, ",")
 	}
 	if *conformance {
 		applyConformance(fs, &cfg, listen)

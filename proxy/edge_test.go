@@ -1,0 +1,105 @@
+package proxy_test
+
+import (
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sidpin/sidpin/chatnode"
+	"github.com/sidpin/sidpin/configs"
+)
+
+// headerEcho is a plain HTTP backend (not Engine.IO) that answers with the headers it received, to
+// see what the proxy forwards on non-Engine.IO paths.
+func headerEcho(t *testing.T) string {
+	t.Helper()
+	ln := listen(t)
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("Connection", "X-Private")
+		ctx.Response.Header.Set("X-Private", "node-only")
+		ctx.Response.Header.Set("Keep-Alive", "timeout=5")
+		ctx.SetBody(ctx.Request.Header.Header())
+	}}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	return "http://" + ln.Addr().String()
+}
+
+func TestHeaderHygiene(t *testing.T) {
+	p := startProxy(t, []string{headerEcho(t)}, nil)
+	r := do(t, "GET", p.base+"/page", "", "", map[string]string{
+		"Connection":      "X-Secret, keep-alive",
+		"X-Secret":        "hop",
+		"Upgrade":         "h2c",
+		"Te":              "trailers",
+		"X-Forwarded-For": "10.1.2.3",
+		"Host":            "chat.example.com",
+	})
+	got := strings.ToLower(r.body)
+	for _, gone := range []string{"x-secret", "upgrade:", "te:", "proxy-connection"} {
+		if strings.Contains(got, gone) {
+			t.Errorf("hop-by-hop header %q reached the node:\n%s", gone, r.body)
+		}
+	}
+	for _, kept := range []string{"host: chat.example.com", "x-forwarded-for: 10.1.2.3, 127.0.0.1", "x-forwarded-proto: http", "x-forwarded-host: chat.example.com"} {
+		if !strings.Contains(got, kept) {
+			t.Errorf("missing %q in what the node received:\n%s", kept, r.body)
+		}
+	}
+	if r.header.Get("X-Private") != "" || r.header.Get("Keep-Alive") != "" {
+		t.Errorf("hop-by-hop response headers reached the client: %v", r.header)
+	}
+}
+
+func TestStrayUpgradeHeaderOnPolling(t *testing.T) {
+	p := startProxy(t, threeNodes(t, chatnode.NodeConfig{}), nil)
+	_, url := openSession(t, p.base, "4")
+	r := do(t, "POST", url, "text/plain;charset=UTF-8", "40", map[string]string{"Upgrade": "websocket"})
+	if r.status != 200 || r.body != "ok" {
+		t.Fatalf("polling POST with a stray Upgrade header: %d %q", r.status, r.body)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	p := startProxy(t, threeNodes(t, chatnode.NodeConfig{}), func(c *configs.Config) {
+		c.Limits.MaxHeaderBytes = 4096
+		c.Limits.MaxBodyBytes = 64 << 10
+	})
+	_, url := openSession(t, p.base, "4")
+	if r := post(t, url, "4"+strings.Repeat("x", 70<<10)); r.status != 413 {
+		t.Errorf("oversized body: %d", r.status)
+	}
+	r := do(t, "GET", p.base+"/socket.io/?EIO=4&transport=polling", "", "", map[string]string{"X-Big": strings.Repeat("y", 8000)})
+	if r.status != 431 {
+		t.Errorf("oversized header: %d", r.status)
+	}
+}
+
+func TestDeadNode(t *testing.T) {
+	dead := listen(t)
+	deadURL := "http://" + dead.Addr().String()
+	dead.Close() // nothing listens there any more
+	live := startChatNode(t, chatnode.NodeConfig{Name: "node2"})
+	p := startProxy(t, []string{deadURL, live}, func(c *configs.Config) { c.Pools[0].Balance = configs.BalanceRoundRobin })
+	for i := 0; i < 4; i++ { // every handshake lands on the live node: a refused dial is retried once
+		_, url := openSession(t, p.base, "4")
+		if node := connectChat(t, url); node != "node2" {
+			t.Fatalf("session on %s", node)
+		}
+	}
+	// A session whose node dies gets 502 at once, not a retry elsewhere.
+	deadNode := startChatNode(t, chatnode.NodeConfig{Name: "x"})
+	_ = deadNode
+	start := time.Now()
+	c, err := net.DialTimeout("tcp", strings.TrimPrefix(deadURL, "http://"), time.Second)
+	if err == nil {
+		c.Close()
+		t.Skip("the freed port was reused")
+	}
+	if time.Since(start) > time.Second {
+		t.Fatal("dial to a closed port should fail at once")
+	}
+}
