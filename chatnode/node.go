@@ -29,8 +29,8 @@ type NodeConfig struct {
 	RedisChannel   string // default "sidpin:chat"
 	// Peers are other nodes' base URLs that get this node's broadcasts by HTTP when there is no
 	// Redis (the demo). Best effort; use Redis for anything real.
-	Peers []string
-	ClientJS       string // path of socket.io-client's browser bundle, served to the chat page
+	Peers    []string
+	ClientJS string // path of socket.io-client's browser bundle, served to the chat page
 	// Conformance sets the node up like the official protocol test suites' server: an echo Engine.IO
 	// endpoint at /engine.io/ and Socket.IO namespaces "/" and "/custom" instead of the chat.
 	Conformance bool
