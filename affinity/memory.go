@@ -15,6 +15,7 @@ import (
 // ordered listings, per-node counters beside it, and a sweeper that drops expired pins in batches.
 type MemoryStore struct {
 	db      *memdb.MemDB
+	index   *lookupIndex
 	maxPins int
 	now     func() time.Time
 
@@ -51,19 +52,13 @@ func NewMemoryStore(opts MemoryOptions) (*MemoryStore, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &MemoryStore{db: db, maxPins: opts.MaxPins, now: opts.Now, counts: map[string]map[string]int{},
+	s := &MemoryStore{db: db, index: newLookupIndex(), maxPins: opts.MaxPins, now: opts.Now, counts: map[string]map[string]int{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go s.sweepLoop(opts.SweepEvery)
 	return s, nil
 }
 
-func (s *MemoryStore) find(sid string) *record {
-	raw, err := s.db.Txn(false).First(pinTable, indexID, sid)
-	if err != nil || raw == nil {
-		return nil
-	}
-	return raw.(*record)
-}
+func (s *MemoryStore) find(sid string) *record { return s.index.get(sid) }
 
 // Lookup implements Store. An expired pin is absent even before the sweeper removes it.
 func (s *MemoryStore) Lookup(_ context.Context, sid string) (Pin, bool, error) {
@@ -100,10 +95,12 @@ func (s *MemoryStore) Pin(_ context.Context, p Pin) (Pin, bool, error) {
 	if full {
 		return Pin{}, false, ErrFull
 	}
-	if err := txn.Insert(pinTable, newRecord(p)); err != nil {
+	r := newRecord(p)
+	if err := txn.Insert(pinTable, r); err != nil {
 		return Pin{}, false, fmt.Errorf("affinity: insert pin: %w", err)
 	}
 	s.count(p.Pool, p.Node, +1)
+	s.index.put(r) // before Commit, while memdb's writer lock keeps racing Pins and Unpins out
 	txn.Commit()
 	return p, true, nil
 }
@@ -127,6 +124,7 @@ func (s *MemoryStore) count(pool, node string, delta int) {
 func (s *MemoryStore) delete(txn *memdb.Txn, r *record) {
 	if err := txn.Delete(pinTable, r); err == nil {
 		s.count(r.Pool, r.Node, -1)
+		s.index.remove(r)
 	}
 }
 

@@ -37,7 +37,7 @@ func classify(enginePath string, path []byte, args *fasthttp.Args, hdr *fasthttp
 	if !underEnginePath(enginePath, path) {
 		return r
 	}
-	r.transport = string(args.Peek("transport"))
+	r.transport = transportName(args.Peek("transport"))
 	switch string(args.Peek("EIO")) {
 	case "3":
 		r.eio = 3
@@ -46,16 +46,39 @@ func classify(enginePath string, path []byte, args *fasthttp.Args, hdr *fasthttp
 	}
 	r.jsonp = args.Has("j")
 	r.b64 = args.Has("b64")
-	sids := args.PeekMulti("sid")
+	sid, count := peekSID(args)
 	switch {
-	case len(sids) == 0:
+	case count == 0:
 		r.kind = kindHandshake
-	case len(sids) > 1 || !validSID(sids[0]):
+	case count > 1 || !validSID(sid):
 		r.kind = kindBadSID
 	default:
-		r.kind, r.sid = kindSession, string(sids[0])
+		r.kind, r.sid = kindSession, string(sid)
 	}
 	return r
+}
+
+// peekSID returns the sid value and how many times the key appears, without allocating.
+func peekSID(args *fasthttp.Args) (sid []byte, count int) {
+	for k, v := range args.All() {
+		if string(k) == "sid" {
+			sid, count = v, count+1
+		}
+	}
+	return sid, count
+}
+
+// transportName returns the transport as a constant string when it is a known one (no allocation).
+func transportName(t []byte) string {
+	switch string(t) {
+	case "polling":
+		return "polling"
+	case "websocket":
+		return "websocket"
+	case "":
+		return ""
+	}
+	return string(t)
 }
 
 func underEnginePath(enginePath string, path []byte) bool {
