@@ -51,8 +51,14 @@ func New(cfg *configs.Config, pools *backends.Set, store affinity.Store, log *sl
 		ReadTimeout:                  cfg.Timeouts.ClientRead.D(),
 		IdleTimeout:                  cfg.Timeouts.ClientIdle.D(),
 		CloseOnShutdown:              true,
-		ErrorHandler:                 answerBadRequest,
-		Logger:                       slogPrintf{log},
+		// Idle keep-alive clients (most long-pollers between polls) and hijacked WebSockets give their
+		// read buffers back; a hijacked connection is then read directly, not through a buffer.
+		ReduceMemoryUsage: true,
+		// The relay owns hijacked connections: its upgrade callback returns at once and the request
+		// context is freed while the tunnel runs.
+		KeepHijackedConns: true,
+		ErrorHandler:      answerBadRequest,
+		Logger:            slogPrintf{log},
 	}
 	return p
 }

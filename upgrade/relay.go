@@ -113,8 +113,10 @@ func (r *Relay) Serve(ctx *fasthttp.RequestCtx, target Target, hooks Hooks) erro
 	_ = node.SetDeadline(time.Time{})
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(client net.Conn) {
+		// The server keeps hijacked connections (KeepHijackedConns), so this callback returns at once
+		// and fasthttp frees the request context; the tunnel lives in its own two goroutines.
 		t := &tunnel{relay: r, client: client, node: node, nodeR: br, hooks: hooks}
-		t.run(head)
+		go t.run(head)
 	})
 	return nil
 }

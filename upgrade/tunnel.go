@@ -43,10 +43,10 @@ func (t *tunnel) run(head []byte) {
 	if t.hooks.OnClose != nil {
 		defer t.hooks.OnClose()
 	}
-	done := make(chan struct{}, 2)
-	go func() { t.copyNodeToClient(); done <- struct{}{} }()
-	go func() { t.copyClientToNode(); done <- struct{}{} }()
-	<-done
+	t.nodeR = nil // flushed: the rest is read from the raw connection; let its buffer go
+	done := make(chan struct{})
+	go func() { t.copyNodeToClient(); close(done) }()
+	t.copyClientToNode()
 	select { // let the other direction finish a close handshake, then cut it
 	case <-done:
 	case <-time.After(closeGrace):
@@ -109,10 +109,30 @@ func (t *tunnel) copyClientToNode() {
 		closeWrite(t.node)
 		return
 	}
-	buf := copyBuffers.Get().(*[]byte)
-	_, _ = io.CopyBuffer(writerOnly{t.node}, t.client, *buf)
-	copyBuffers.Put(buf)
+	t.copyWithoutIdleBuffer()
 	closeWrite(t.node)
+}
+
+// copyWithoutIdleBuffer copies client bytes to the node holding no buffer while the client is
+// quiet: it waits on a one-byte read, then drains what arrived with a pooled buffer. An idle
+// WebSocket thus costs no copy buffer; the price is one extra read per burst of frames.
+func (t *tunnel) copyWithoutIdleBuffer() {
+	var first [1]byte
+	for {
+		if _, err := io.ReadFull(t.client, first[:]); err != nil {
+			return
+		}
+		buf := copyBuffers.Get().(*[]byte)
+		b := *buf
+		b[0] = first[0]
+		// A frame is never one byte long, so the rest is on its way: this read does not wait idle.
+		m, _ := t.client.Read(b[1:])
+		_, err := t.node.Write(b[:1+m])
+		copyBuffers.Put(buf)
+		if err != nil {
+			return
+		}
+	}
 }
 
 // watchUpgrade forwards client frames until "5"; false when the client left first.
@@ -134,12 +154,8 @@ func (t *tunnel) watchUpgrade() bool {
 	}
 }
 
-// copyBuffers hold the client-to-node copy buffers. They are as large as fasthttp's reader so its
-// reads go straight to the socket instead of being buffered twice.
+// copyBuffers hold the client-to-node copy buffers, only while bytes are moving.
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
-
-// writerOnly hides ReadFrom so io.CopyBuffer uses our buffer.
-type writerOnly struct{ io.Writer }
 
 func closeWrite(c net.Conn) {
 	if cw, ok := c.(interface{ CloseWrite() error }); ok {
