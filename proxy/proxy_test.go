@@ -22,7 +22,7 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func listen(t *testing.T) net.Listener {
+func listen(t testing.TB) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -32,7 +32,7 @@ func listen(t *testing.T) net.Listener {
 }
 
 // startChatNode runs a real chat node (the reference Engine.IO server) on loopback.
-func startChatNode(t *testing.T, cfg chatnode.NodeConfig) string {
+func startChatNode(t testing.TB, cfg chatnode.NodeConfig) string {
 	t.Helper()
 	cfg.Logger = quiet
 	n, err := chatnode.NewNode(context.Background(), cfg)
@@ -54,7 +54,7 @@ type testProxy struct {
 	store *affinity.MemoryStore
 }
 
-func startProxy(t *testing.T, nodeURLs []string, tweak func(*configs.Config)) *testProxy {
+func startProxy(t testing.TB, nodeURLs []string, tweak func(*configs.Config)) *testProxy {
 	t.Helper()
 	cfg, err := configs.QuickStart("127.0.0.1:0", nodeURLs, "/socket.io/")
 	if err != nil {
