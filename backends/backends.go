@@ -3,6 +3,7 @@ package backends
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"sort"
@@ -28,7 +29,17 @@ type Node struct {
 
 	draining atomic.Bool
 	downTill atomic.Int64 // unix nanos; passive health: the node failed a dial or request until then
+	// handshakes counts sessions picked for this node whose pin is not stored yet, so a burst of
+	// concurrent handshakes spreads instead of piling onto the node that looked emptiest.
+	handshakes atomic.Int64
 }
+
+// BeginHandshake counts a new session on its way to the node; EndHandshake must follow once its
+// pin is stored (or the handshake failed).
+func (n *Node) BeginHandshake() { n.handshakes.Add(1) }
+
+// EndHandshake ends what BeginHandshake started.
+func (n *Node) EndHandshake() { n.handshakes.Add(-1) }
 
 // Draining reports whether the node takes no new sessions.
 func (n *Node) Draining() bool { return n.draining.Load() }
@@ -78,7 +89,7 @@ func (p *Pool) Pick(counts map[string]int, now time.Time) (*Node, error) {
 		if p.Policy == configs.BalanceRoundRobin {
 			return n, nil
 		}
-		load := float64(counts[n.Name]) / float64(n.Weight)
+		load := float64(counts[n.Name]+int(n.handshakes.Load())) / float64(n.Weight)
 		if best == nil || load < bestLoad {
 			best, bestLoad = n, load
 		}
@@ -167,16 +178,18 @@ func newNode(pool string, nc configs.Node, o Options) (*Node, error) {
 	n.SetDraining(nc.Drain)
 	dialTimeout := o.DialTimeout
 	n.Client = &fasthttp.HostClient{
-		Addr:                          addr,
-		IsTLS:                         tls,
-		Dial:                          func(a string) (net.Conn, error) { return fasthttp.DialTimeout(a, dialTimeout) },
-		MaxConns:                      o.MaxConnsPerNode,
-		MaxConnWaitTimeout:            time.Second,
-		MaxIdleConnDuration:           60 * time.Second,
+		Addr:               addr,
+		IsTLS:              tls,
+		Dial:               func(a string) (net.Conn, error) { return fasthttp.DialTimeout(a, dialTimeout) },
+		MaxConns:           o.MaxConnsPerNode,
+		MaxConnWaitTimeout: time.Second,
+		// Below Node's 5 s keepAliveTimeout, so an idle connection is dropped here before the node
+		// closes it under a request.
+		MaxIdleConnDuration:           idleConnTimeout,
 		ReadTimeout:                   o.ResponseTimeout,
 		WriteTimeout:                  10 * time.Second,
-		MaxIdemponentCallAttempts:     1,
-		RetryIfErr:                    func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+		MaxIdemponentCallAttempts:     2,
+		RetryIfErr:                    retryUnansweredOnce,
 		DisablePathNormalizing:        true,
 		DisableHeaderNamesNormalizing: true,
 		NoDefaultUserAgentHeader:      true,
@@ -184,6 +197,17 @@ func newNode(pool string, nc configs.Node, o Options) (*Node, error) {
 		ReadBufferSize:                o.MaxHeaderBytes,
 	}
 	return n, nil
+}
+
+// idleConnTimeout is how long a kept-alive connection to a node may sit unused.
+const idleConnTimeout = 4 * time.Second
+
+// retryUnansweredOnce sends a request again, once, only when the node closed the connection before
+// answering a single byte: a kept-alive connection it was closing as the request went out, so the
+// request was never processed. Anything that got part of an answer, or timed out, is never sent
+// twice: a polling GET can take packets off the node.
+func retryUnansweredOnce(_ *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
+	return false, attempts == 1 && errors.Is(err, io.EOF)
 }
 
 // Match returns the pool serving host and path, or nil. host is compared without case and port-aware:

@@ -102,3 +102,21 @@ func TestPickSkipsDrainingAndFailedNodes(t *testing.T) {
 		t.Fatalf("a failed node comes back after its time: %v %v", n, err)
 	}
 }
+
+// TestPickCountsHandshakesInFlight: a burst of concurrent handshakes, none pinned yet, spreads evenly.
+func TestPickCountsHandshakesInFlight(t *testing.T) {
+	s := testSet(t, `pools: [{name: p, nodes: [{name: a, url: "http://h:1"}, {name: b, url: "http://h:2"}, {name: c, url: "http://h:3"}]}]`)
+	p := s.Pools[0]
+	got := map[string]int{}
+	for i := 0; i < 90; i++ {
+		n, err := p.Pick(map[string]int{"a": 0, "b": 0, "c": 0}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.BeginHandshake() // none of them ends: their pins are not stored yet
+		got[n.Name]++
+	}
+	if got["a"] != 30 || got["b"] != 30 || got["c"] != 30 {
+		t.Fatalf("90 concurrent handshakes spread as %v", got)
+	}
+}

@@ -103,3 +103,19 @@ func TestDeadNode(t *testing.T) {
 		t.Fatal("dial to a closed port should fail at once")
 	}
 }
+
+// TestNodeClosedIdleConnection: a node that closes idle keep-alive connections (Node does after 5 s)
+// must not cost a request: the one sent on a connection the node already closed is sent again, once.
+func TestNodeClosedIdleConnection(t *testing.T) {
+	ln := listen(t)
+	srv := &fasthttp.Server{IdleTimeout: 200 * time.Millisecond, Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("fine") }}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	p := startProxy(t, []string{"http://" + ln.Addr().String()}, nil)
+	for i := 0; i < 3; i++ {
+		if r := get(t, p.base+"/page"); r.status != 200 || r.body != "fine" {
+			t.Fatalf("request %d: %d %q", i, r.status, r.body)
+		}
+		time.Sleep(400 * time.Millisecond) // the node closes the idle connection meanwhile
+	}
+}

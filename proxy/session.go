@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +33,9 @@ func (p *Proxy) serveHandshake(ctx *fasthttp.RequestCtx, pool *backends.Pool, r 
 	cleanRequest(&ctx.Request.Header)
 	addForwarded(&ctx.Request.Header, clientIP(ctx), p.tls)
 	node, ok := p.pickAndSend(ctx, pool)
+	if node != nil {
+		defer node.EndHandshake()
+	}
 	if !ok || !ctx.IsGet() || r.transport != "polling" || ctx.Response.StatusCode() != fasthttp.StatusOK {
 		return // refused handshakes, served client files and errors pass through unpinned
 	}
@@ -62,6 +66,7 @@ func (p *Proxy) pickAndSend(ctx *fasthttp.RequestCtx, pool *backends.Pool) (*bac
 			cleanResponse(&ctx.Response.Header)
 			return node, true
 		}
+		node.EndHandshake()
 		p.answerUpstreamError(ctx, node, err)
 		if !isDialError(err) {
 			return nil, false
@@ -77,7 +82,11 @@ func (p *Proxy) pick(pool *backends.Pool) (*backends.Node, error) {
 	if err != nil {
 		p.log.Warn("session counts unavailable; balancing without them", "pool", pool.Name, "err", err)
 	}
-	return pool.Pick(counts, time.Now())
+	node, err := pool.Pick(counts, time.Now())
+	if err == nil {
+		node.BeginHandshake() // the caller ends it once the pin is stored or the handshake failed
+	}
+	return node, err
 }
 
 // learnSID reads the open packet from a polling handshake answer in any encoding, decompressing it
@@ -218,8 +227,16 @@ func (p *Proxy) serveWebSocketFirst(ctx *fasthttp.RequestCtx, pool *backends.Poo
 	}
 	client := ctx.RemoteAddr().String()
 	var sid atomic.Pointer[string]
+	var ended sync.Once
+	endHandshake := func() { ended.Do(node.EndHandshake) }
+	defer func() {
+		if !ctx.Hijacked() {
+			endHandshake() // refused or failed before a tunnel existed
+		}
+	}()
 	p.relayUpgrade(ctx, node, upgrade.Hooks{
 		OnOpen: func(info engineio.OpenInfo) error {
+			defer endHandshake()
 			if err := p.pin(pool, node, info, r, client, affinity.TransportWebSocket); err != nil {
 				return err
 			}
@@ -227,6 +244,7 @@ func (p *Proxy) serveWebSocketFirst(ctx *fasthttp.RequestCtx, pool *backends.Poo
 			return nil
 		},
 		OnClose: func() {
+			endHandshake()
 			if s := sid.Load(); s != nil {
 				p.unpin(*s, "websocket closed")
 			}

@@ -35,7 +35,7 @@ type Hooks struct {
 	OnUpgrade func()
 	// OnRefused receives a node's non-101 answer to the upgrade (passed on to the client unchanged).
 	OnRefused func(status int, body []byte)
-	// OnClose runs once when an established tunnel ends.
+	// OnClose runs once when a tunnel (the node answered 101) ends, however early.
 	OnClose func()
 	// Touch runs every TouchEvery while the tunnel is open (it keeps the session's pin alive).
 	Touch func()

@@ -31,6 +31,9 @@ func (t *tunnel) run(head []byte) {
 	t.relay.track(t, true)
 	defer t.relay.track(t, false)
 	defer t.close()
+	if t.hooks.OnClose != nil {
+		defer t.hooks.OnClose()
+	}
 	if _, err := t.client.Write(head); err != nil {
 		return
 	}
@@ -39,9 +42,6 @@ func (t *tunnel) run(head []byte) {
 	}
 	if !t.flushNodeBuffer() {
 		return
-	}
-	if t.hooks.OnClose != nil {
-		defer t.hooks.OnClose()
 	}
 	t.nodeR = nil // flushed: the rest is read from the raw connection; let its buffer go
 	done := make(chan struct{})
