@@ -55,3 +55,18 @@ func (x *lookupIndex) remove(r *record) {
 	}
 	s.mu.Unlock()
 }
+
+// dropExpired removes records whose pin expired (the Redis store's cache; the memory store sweeps
+// memdb and removes them from here as it goes).
+func (x *lookupIndex) dropExpired(now int64) {
+	for i := range x.shards {
+		s := &x.shards[i]
+		s.mu.Lock()
+		for sid, r := range s.m {
+			if r.expired(now) {
+				delete(s.m, sid)
+			}
+		}
+		s.mu.Unlock()
+	}
+}

@@ -1,0 +1,64 @@
+package affinity_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sidpin/sidpin/affinity"
+	"github.com/sidpin/sidpin/affinity/storetest"
+	"github.com/sidpin/sidpin/internal/testredis"
+)
+
+// newRedis returns a store on the throwaway Redis of make test, under a key prefix of its own.
+func newRedis(t *testing.T) affinity.Store {
+	rdb := redis.NewClient(&redis.Options{Addr: testredis.Addr(t), MaxRetries: -1, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { rdb.Close() })
+	return affinity.NewRedisStore(rdb, affinity.RedisOptions{
+		Prefix:     fmt.Sprintf("test:%s:%d:", t.Name(), time.Now().UnixNano()),
+		OpTimeout:  time.Second,
+		FlushEvery: 100 * time.Millisecond,
+		SweepEvery: 200 * time.Millisecond,
+	})
+}
+
+func TestRedisStoreConformance(t *testing.T) { storetest.Run(t, newRedis) }
+
+// TestRedisStoreSharedByInstances: two stores on one Redis agree on pins, counts and listings, and a
+// pin made by one is found by the other.
+func TestRedisStoreSharedByInstances(t *testing.T) {
+	addr := testredis.Addr(t)
+	prefix := fmt.Sprintf("shared:%d:", time.Now().UnixNano())
+	mk := func() *affinity.RedisStore {
+		rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, ContextTimeoutEnabled: true})
+		t.Cleanup(func() { rdb.Close() })
+		s := affinity.NewRedisStore(rdb, affinity.RedisOptions{Prefix: prefix, OpTimeout: time.Second, CountsTTL: time.Millisecond})
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := mk(), mk()
+	ctx := context.Background()
+	p := affinity.Pin{SID: "s1", Pool: "chat", Node: "n1", Transport: affinity.TransportPolling, EIO: 4, TTL: time.Minute}
+	if _, created, err := a.Pin(ctx, p); err != nil || !created {
+		t.Fatal(created, err)
+	}
+	p.Node = "n2"
+	if cur, created, err := b.Pin(ctx, p); err != nil || created || cur.Node != "n1" {
+		t.Fatalf("second instance: %+v %v %v", cur, created, err)
+	}
+	if got, ok, _ := b.Lookup(ctx, "s1"); !ok || got.Node != "n1" {
+		t.Fatalf("b.Lookup = %+v %v", got, ok)
+	}
+	if counts, _ := b.CountByNode(ctx, "chat"); counts["n1"] != 1 {
+		t.Fatalf("counts seen by b: %v", counts)
+	}
+	if ok, _ := b.Unpin(ctx, "s1"); !ok {
+		t.Fatal("b could not unpin a's pin")
+	}
+	if _, ok, _ := a.Lookup(ctx, "s1"); !ok {
+		t.Log("a still answers from its cache: a stale pin costs one 400 from the node, then the proxy unpins")
+	}
+}
