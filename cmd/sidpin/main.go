@@ -19,6 +19,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/sidpin/sidpin/affinity"
 	"github.com/sidpin/sidpin/backends"
 	"github.com/sidpin/sidpin/configs"
@@ -122,21 +124,41 @@ func newLogger(c configs.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func newStore(cfg *configs.Config) (affinity.Store, error) {
-	if cfg.Store.Kind != configs.StoreMemory {
-		return nil, fmt.Errorf("store.kind %q is not built into this version yet; use %q", cfg.Store.Kind, configs.StoreMemory)
+func newStore(ctx context.Context, cfg *configs.Config, log *slog.Logger) (affinity.Store, func(), error) {
+	if cfg.Store.Kind == configs.StoreMemory {
+		s, err := affinity.NewMemoryStore(affinity.MemoryOptions{MaxPins: cfg.Store.Memory.MaxPins})
+		return s, func() {}, err
 	}
-	return affinity.NewMemoryStore(affinity.MemoryOptions{MaxPins: cfg.Store.Memory.MaxPins})
+	rc := cfg.Store.Redis
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs: rc.Addrs, MasterName: rc.MasterName, IsClusterMode: rc.Cluster,
+		Username: rc.Username, Password: os.Getenv(rc.PasswordEnv), DB: rc.DB,
+		DialTimeout: rc.DialTimeout.D(), ReadTimeout: rc.ReadTimeout.D(), WriteTimeout: rc.WriteTimeout.D(),
+		PoolSize: rc.PoolSize,
+		// A dead Redis must not hold requests: no retries that stack up, contexts bound every call.
+		MaxRetries: -1, ContextTimeoutEnabled: true,
+	})
+	pctx, cancel := context.WithTimeout(ctx, rc.DialTimeout.D())
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		// Not fatal: sidpin serves from its cache and pins new sessions locally until Redis answers.
+		log.Warn("redis does not answer at start; running degraded until it does", "addrs", rc.Addrs, "err", err)
+	}
+	s := affinity.NewRedisStore(rdb, affinity.RedisOptions{
+		Prefix: rc.KeyPrefix, OpTimeout: rc.ReadTimeout.D() + rc.WriteTimeout.D(), Logger: log,
+	})
+	return s, func() { rdb.Close() }, nil
 }
 
 func serve(cfg *configs.Config, log *slog.Logger) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	store, err := newStore(cfg)
+	store, closeStore, err := newStore(ctx, cfg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
+	defer closeStore()
 	defer store.Close()
 	pools, err := backends.New(cfg)
 	if err != nil {
