@@ -47,7 +47,10 @@ type Options struct {
 	HandshakeTimeout time.Duration // the node's 101 and, for WebSocket-first, its open frame; default 10s
 	MaxFrame         int           // largest frame the watcher reads whole; default 2 MiB
 	TouchEvery       time.Duration // default 10s
-	Logger           *slog.Logger
+	// NoEventLoop relays every tunnel with two goroutines instead of handing established tunnels to
+	// the epoll event loop (for comparison; TLS clients always use goroutines).
+	NoEventLoop bool
+	Logger      *slog.Logger
 }
 
 // Relay forwards WebSocket upgrades to nodes and relays the tunnels; it tracks them for shutdown.
@@ -242,7 +245,7 @@ func (r *Relay) Close() {
 	}
 	r.mu.Unlock()
 	for _, t := range all {
-		t.close()
+		t.close() // the copies or the event loop see the end and finish the tunnel
 	}
 }
 

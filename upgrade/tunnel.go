@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sidpin/sidpin/engineio"
@@ -17,40 +18,133 @@ const closeGrace = 2 * time.Second
 // tunnel is one relayed WebSocket: client <-> node.
 type tunnel struct {
 	relay  *Relay
-	client net.Conn      // fasthttp's hijacked conn: reads go through its buffered reader
+	client net.Conn      // fasthttp's hijacked conn: reads may go through its buffered reader
 	node   net.Conn      // the node, written directly
 	nodeR  *bufio.Reader // the node, read through the reader that parsed the 101
 	hooks  Hooks
 
-	closeOnce sync.Once
+	looped    atomic.Bool // handed to the event loop, which then owns both sockets
+	nodeEOF   atomic.Bool // the node ended its stream (not merely a stopped copy)
+	finishing sync.Once
 }
 
-// run forwards the 101, watches the first frames the hooks ask for, then copies bytes both ways. It
-// returns when the tunnel is over: fasthttp recycles the client connection after that.
+// run forwards the 101, watches the first frames the hooks ask for, then relays: by the event loop
+// when it can take the sockets, else by two copying goroutines.
 func (t *tunnel) run(head []byte) {
 	t.relay.track(t, true)
-	defer t.relay.track(t, false)
-	defer t.close()
-	if t.hooks.OnClose != nil {
-		defer t.hooks.OnClose()
-	}
-	if _, err := t.client.Write(head); err != nil {
+	if !t.start(head) {
+		t.finish()
 		return
+	}
+	if t.hooks.OnUpgrade != nil {
+		t.runProbe()
+		return
+	}
+	if t.handOver() {
+		return
+	}
+	t.copyBothWays()
+	t.finish()
+}
+
+// start writes the 101 and, for a WebSocket-first session, the node's open frame after OnOpen.
+func (t *tunnel) start(head []byte) bool {
+	if _, err := t.client.Write(head); err != nil {
+		return false
 	}
 	if t.hooks.OnOpen != nil && !t.watchOpen() {
-		return
+		return false
 	}
 	if !t.flushNodeBuffer() {
-		return
+		return false
 	}
 	t.nodeR = nil // flushed: the rest is read from the raw connection; let its buffer go
-	done := make(chan struct{})
-	go func() { t.copyNodeToClient(); close(done) }()
+	return true
+}
+
+// runProbe relays a probe: node->client flows while the client's frames are watched for "5"; then
+// the tunnel goes to the event loop (or keeps copying).
+func (t *tunnel) runProbe() {
+	stopped := make(chan struct{})
+	go func() { t.copyNodeToClient(); close(stopped) }()
+	if !t.watchUpgrade() {
+		closeWrite(t.node)
+		t.waitOther(stopped)
+		t.finish()
+		return
+	}
+	// Stop the node->client copy at a clean point (a read deadline only interrupts the wait for
+	// data), then hand both sockets over.
+	if !t.relay.opts.NoEventLoop && t.loopable() {
+		_ = t.node.SetReadDeadline(time.Now())
+		<-stopped
+		_ = t.node.SetReadDeadline(time.Time{})
+		if t.nodeStillOpen() && t.handOver() {
+			return
+		}
+		stopped = make(chan struct{})
+		go func() { t.copyNodeToClient(); close(stopped) }()
+	}
 	t.copyClientToNode()
+	t.waitOther(stopped)
+	t.finish()
+}
+
+func (t *tunnel) waitOther(done <-chan struct{}) {
 	select { // let the other direction finish a close handshake, then cut it
 	case <-done:
 	case <-time.After(closeGrace):
 	}
+}
+
+// nodeStillOpen is false when the node->client copy ended because the node closed, not because it
+// was stopped.
+func (t *tunnel) nodeStillOpen() bool { return !t.nodeEOF.Load() }
+
+// loopable reports whether the event loop can take this tunnel's sockets.
+func (t *tunnel) loopable() bool {
+	_, isTCP := t.clientRaw().(*net.TCPConn)
+	_, nodeTCP := t.node.(*net.TCPConn)
+	return isTCP && nodeTCP && readsRaw(t.client)
+}
+
+// handOver gives the tunnel to the event loop; false when it cannot take it.
+func (t *tunnel) handOver() bool {
+	if t.relay.opts.NoEventLoop || !t.loopable() {
+		return false
+	}
+	t.looped.Store(true)
+	if !handOver(t.clientRaw(), t.node, t.finish) {
+		t.looped.Store(false)
+		return false
+	}
+	return true
+}
+
+func (t *tunnel) clientRaw() net.Conn {
+	if rc, ok := t.client.(rawConn); ok {
+		return rc.UnsafeConn()
+	}
+	return t.client
+}
+
+// copyBothWays relays with two goroutines (TLS clients, or when the event loop cannot be used).
+func (t *tunnel) copyBothWays() {
+	done := make(chan struct{})
+	go func() { t.copyNodeToClient(); close(done) }()
+	t.copyClientToNode()
+	t.waitOther(done)
+}
+
+// finish ends the tunnel once: sockets closed, OnClose run, tracking dropped.
+func (t *tunnel) finish() {
+	t.finishing.Do(func() {
+		t.close()
+		if t.hooks.OnClose != nil {
+			t.hooks.OnClose()
+		}
+		t.relay.track(t, false)
+	})
 }
 
 // watchOpen reads the node's first frame, hands its open packet to OnOpen (the pin is stored before
@@ -87,28 +181,19 @@ func (t *tunnel) flushNodeBuffer() bool {
 	return err == nil
 }
 
-// rawConn is fasthttp's hijacked connection's way to the *net.TCPConn underneath.
-type rawConn interface{ UnsafeConn() net.Conn }
-
 // copyNodeToClient moves the node's bytes to the client. Both ends being TCP, the kernel splices them
 // (no copy through user space). Writes to the raw client connection are safe: only reads go through
-// fasthttp's buffered reader.
+// fasthttp's buffered reader. It records whether the node ended the stream.
 func (t *tunnel) copyNodeToClient() {
-	dst := t.client
-	if rc, ok := dst.(rawConn); ok {
-		dst = rc.UnsafeConn()
+	_, err := io.Copy(t.clientRaw(), t.node)
+	if err == nil {
+		t.nodeEOF.Store(true)
+		closeWrite(t.clientRaw())
 	}
-	_, _ = io.Copy(dst, t.node)
-	closeWrite(dst)
 }
 
-// copyClientToNode moves the client's bytes to the node, first frame by frame until the client sends
-// "5" when OnUpgrade asks for it. It reads through fasthttp's reader, which may hold bytes already.
+// copyClientToNode moves the client's bytes to the node until the client ends.
 func (t *tunnel) copyClientToNode() {
-	if t.hooks.OnUpgrade != nil && !t.watchUpgrade() {
-		closeWrite(t.node)
-		return
-	}
 	t.copyWithoutIdleBuffer()
 	closeWrite(t.node)
 }
@@ -163,13 +248,14 @@ func closeWrite(c net.Conn) {
 	}
 }
 
-// close ends both connections once.
+// close ends both connections: directly, or through the event loop when it owns them.
 func (t *tunnel) close() {
-	t.closeOnce.Do(func() {
-		t.node.Close()
-		if rc, ok := t.client.(rawConn); ok {
-			rc.UnsafeConn().Close()
-		}
-		t.client.Close()
-	})
+	if t.looped.Load() {
+		shutdownConn(t.clientRaw())
+		shutdownConn(t.node)
+		return
+	}
+	t.node.Close()
+	t.clientRaw().Close()
+	t.client.Close()
 }

@@ -1,0 +1,15 @@
+//go:build !linux
+
+package upgrade
+
+import (
+	"net"
+	"sync/atomic"
+)
+
+var loopTunnels atomic.Int64
+
+// handOver is Linux-only; elsewhere tunnels are copied by goroutines.
+func handOver(client, node net.Conn, done func()) bool { return false }
+
+func shutdownConn(net.Conn) {}

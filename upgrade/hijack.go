@@ -1,0 +1,39 @@
+package upgrade
+
+import (
+	"bufio"
+	"net"
+	"reflect"
+)
+
+// rawConn is fasthttp's hijacked connection's way to the *net.TCPConn underneath.
+type rawConn interface{ UnsafeConn() net.Conn }
+
+// readsRaw reports whether reading c's raw connection directly loses nothing: fasthttp's hijacked
+// connection reads through the server's buffered reader, which (with ReduceMemoryUsage) is the raw
+// connection itself when the server had nothing buffered. fasthttp does not export that reader, so
+// this peeks at it; if its layout changes, the answer is false and the tunnel is copied through the
+// wrapper instead (slower, never wrong). TestReadsRawSeesFasthttpReader guards the layout.
+func readsRaw(c net.Conn) bool {
+	rc, ok := c.(rawConn)
+	if !ok {
+		return false
+	}
+	v := reflect.ValueOf(c)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return false
+	}
+	r := v.Elem().FieldByName("r")
+	if !r.IsValid() || r.Kind() != reflect.Interface || r.IsNil() {
+		return false
+	}
+	inner := r.Elem()
+	if inner.Kind() != reflect.Pointer {
+		return false
+	}
+	if inner.Type() == reflect.TypeOf((*bufio.Reader)(nil)) {
+		return (*bufio.Reader)(inner.UnsafePointer()).Buffered() == 0
+	}
+	raw := reflect.ValueOf(rc.UnsafeConn())
+	return raw.Kind() == reflect.Pointer && inner.UnsafePointer() == raw.UnsafePointer()
+}

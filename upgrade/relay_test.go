@@ -1,0 +1,215 @@
+package upgrade
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/valyala/fasthttp"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// echoNode is a WebSocket echo server (the relay moves bytes; Engine.IO is tested in package proxy).
+func echoNode(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := websocket.FastHTTPUpgrader{CheckOrigin: func(*fasthttp.RequestCtx) bool { return true }}
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		_ = up.Upgrade(ctx, func(c *websocket.Conn) {
+			c.SetReadLimit(8 << 20)
+			for {
+				kind, data, err := c.ReadMessage()
+				if err != nil || c.WriteMessage(kind, data) != nil {
+					return
+				}
+			}
+		})
+	}}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	return ln.Addr().String()
+}
+
+// relayFront serves upgrades through a Relay the way sidpin's proxy does.
+func relayFront(t *testing.T, node string, opts Options, hooks func() Hooks) (string, *Relay) {
+	t.Helper()
+	opts.Logger = quiet
+	r := NewRelay(opts)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fasthttp.Server{
+		ReduceMemoryUsage: true, KeepHijackedConns: true,
+		Handler: func(ctx *fasthttp.RequestCtx) { _ = r.Serve(ctx, Target{Addr: node}, hooks()) },
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { r.Close(); srv.Shutdown() })
+	return "ws://" + ln.Addr().String() + "/ws", r
+}
+
+func echo(t *testing.T, c *websocket.Conn, msg []byte) {
+	t.Helper()
+	if err := c.WriteMessage(websocket.BinaryMessage, msg); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, got, err := c.ReadMessage()
+	if err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("echo of %d bytes: got %d bytes, %v", len(msg), len(got), err)
+	}
+}
+
+func TestRelayModes(t *testing.T) {
+	node := echoNode(t)
+	for _, mode := range []struct {
+		name     string
+		opts     Options
+		wantLoop bool
+	}{{"event loop", Options{}, true}, {"goroutines", Options{NoEventLoop: true}, false}} {
+		t.Run(mode.name, func(t *testing.T) {
+			var closed sync.WaitGroup
+			url, relay := relayFront(t, node, mode.opts, func() Hooks {
+				closed.Add(1)
+				return Hooks{OnClose: closed.Done}
+			})
+			before := loopTunnels.Load()
+			var wg sync.WaitGroup
+			for i := 0; i < 20; i++ {
+				wg.Add(1)
+				go func(i int) {
+					defer wg.Done()
+					c, _, err := websocket.DefaultDialer.Dial(url, nil)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					defer c.Close()
+					echo(t, c, []byte("hello"))
+					echo(t, c, bytes.Repeat([]byte{byte(i)}, 3<<20)) // larger than the socket buffers: backpressure
+					echo(t, c, []byte(strings.Repeat("x", 1000)))
+				}(i)
+			}
+			wg.Wait()
+			if got := loopTunnels.Load() - before; (got == 20) != mode.wantLoop {
+				t.Fatalf("%d tunnels went to the event loop", got)
+			}
+			waitClosed(t, &closed)
+			if relay.Count() != 0 {
+				t.Fatalf("%d tunnels still tracked", relay.Count())
+			}
+		})
+	}
+}
+
+func waitClosed(t *testing.T, wg *sync.WaitGroup) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("OnClose did not run for every tunnel")
+	}
+}
+
+func TestRelayCloseEndsLoopedTunnels(t *testing.T) {
+	node := echoNode(t)
+	var closed sync.WaitGroup
+	url, relay := relayFront(t, node, Options{}, func() Hooks { closed.Add(1); return Hooks{OnClose: closed.Done} })
+	var conns []*websocket.Conn
+	for i := 0; i < 5; i++ {
+		c, _, err := websocket.DefaultDialer.Dial(url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		echo(t, c, []byte("up"))
+		conns = append(conns, c)
+	}
+	relay.Close()
+	waitClosed(t, &closed)
+	for _, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, _, err := c.ReadMessage(); err == nil {
+			t.Fatal("client still connected after Close")
+		}
+	}
+}
+
+func TestRelayRefusalPassesThrough(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		ctx.SetStatusCode(400)
+		ctx.SetContentType("text/html")
+		ctx.SetBodyString("Session ID unknown")
+	}}
+	go srv.Serve(ln)
+	defer srv.Shutdown()
+	var refused string
+	url, _ := relayFront(t, ln.Addr().String(), Options{}, func() Hooks {
+		return Hooks{OnRefused: func(status int, body []byte) { refused = string(body) }}
+	})
+	_, resp, err := websocket.DefaultDialer.Dial(url, nil)
+	if err == nil || resp == nil || resp.StatusCode != 400 {
+		t.Fatalf("want the node's 400, got %v %v", err, resp)
+	}
+	if body, _ := io.ReadAll(resp.Body); string(body) != "Session ID unknown" || refused != "Session ID unknown" {
+		t.Fatalf("body %q, hook saw %q", body, refused)
+	}
+}
+
+// TestReadsRawSeesFasthttpReader guards readsRaw against a change of fasthttp's hijacked connection:
+// with ReduceMemoryUsage and nothing buffered, a hijack must be seen as reading the raw connection.
+func TestReadsRawSeesFasthttpReader(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	got := make(chan bool, 1)
+	srv := &fasthttp.Server{ReduceMemoryUsage: true, KeepHijackedConns: true, Handler: func(ctx *fasthttp.RequestCtx) {
+		ctx.HijackSetNoResponse(true)
+		ctx.Hijack(func(c net.Conn) { got <- readsRaw(c); c.Close() })
+	}}
+	go srv.Serve(ln)
+	defer srv.Shutdown()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	select {
+	case ok := <-got:
+		if !ok {
+			t.Fatal("readsRaw does not recognise fasthttp's hijacked connection any more: tunnels would never reach the event loop")
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("no hijack")
+	}
+}
+
+func TestReadFrame(t *testing.T) {
+	masked := []byte{0x81, 0x81, 1, 2, 3, 4, '5' ^ 1}
+	f, err := readFrame(bytes.NewReader(masked), nil, 100)
+	if err != nil || !f.textIs("5") || !bytes.Equal(f.raw, masked) {
+		t.Fatalf("masked 5: %+v %v", f, err)
+	}
+	long := append([]byte{0x82, 126, 0x01, 0x00}, bytes.Repeat([]byte{7}, 256)...)
+	if f, err := readFrame(bytes.NewReader(long), nil, 1000); err != nil || len(f.raw) != len(long) || f.opcode != 0x2 {
+		t.Fatalf("256-byte binary: %v %v", len(f.raw), err)
+	}
+	if _, err := readFrame(bytes.NewReader(long), nil, 100); err != errFrameTooLarge {
+		t.Fatalf("limit: %v", err)
+	}
+	if _, err := readFrame(bytes.NewReader([]byte{0x81}), nil, 100); err == nil {
+		t.Fatal("truncated frame accepted")
+	}
+}
