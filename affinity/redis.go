@@ -542,19 +542,37 @@ func (s *RedisStore) lastSeen(sid string, p Pin) int64 {
 	return p.LastSeen.UnixNano()
 }
 
+// refresh extends the lifetimes of touched sids. A sid whose key is missing although this instance
+// still routes it (Redis restarted without its data, or lost writes in a failover) is written back
+// from the cache, so the table converges to the live sessions again.
 func (s *RedisStore) refresh(ctx context.Context, touched map[string]time.Duration) error {
 	if len(touched) == 0 {
 		return nil
 	}
 	pipe := s.rdb.Pipeline()
+	expires := make(map[string]*redis.BoolCmd, len(touched))
 	for sid, ttl := range touched {
-		pipe.PExpire(ctx, s.sidKey(sid), ttl)
+		expires[sid] = pipe.PExpire(ctx, s.sidKey(sid), ttl)
 		if r := s.cache.get(sid); r != nil {
 			pipe.ZAddXX(ctx, s.nodeKey(r.Pool, r.Node, "e"), redis.Z{Score: float64(time.Now().Add(ttl).UnixMilli()), Member: sid})
 		}
 	}
-	_, err := pipe.Exec(ctx)
-	return err
+	if _, err := pipe.Exec(ctx); err != nil {
+		return err
+	}
+	for sid, cmd := range expires {
+		if cmd.Val() {
+			continue
+		}
+		if r := s.cached(sid); r != nil {
+			p := r.pin()
+			if s.rdb.SetNX(ctx, s.sidKey(sid), encodePin(p), p.TTL).Val() {
+				s.indexPin(ctx, p)
+				s.log.Info("pin restored in redis from this instance's cache", "sid", sid, "node", p.Node)
+			}
+		}
+	}
+	return nil
 }
 
 // requeue puts back work that could not reach Redis, for the next flush.

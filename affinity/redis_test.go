@@ -62,3 +62,30 @@ func TestRedisStoreSharedByInstances(t *testing.T) {
 		t.Log("a still answers from its cache: a stale pin costs one 400 from the node, then the proxy unpins")
 	}
 }
+
+// TestRedisStoreRestoresPinsAfterDataLoss: Redis restarted empty; a session this instance still
+// routes (and touches) is written back, so other instances find it again.
+func TestRedisStoreRestoresPinsAfterDataLoss(t *testing.T) {
+	addr := testredis.Addr(t)
+	prefix := fmt.Sprintf("restore:%d:", time.Now().UnixNano())
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { rdb.Close() })
+	a := affinity.NewRedisStore(rdb, affinity.RedisOptions{Prefix: prefix, OpTimeout: time.Second, FlushEvery: 50 * time.Millisecond})
+	defer a.Close()
+	ctx := context.Background()
+	if _, _, err := a.Pin(ctx, affinity.Pin{SID: "kept", Pool: "chat", Node: "n1", TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Del(ctx, prefix+"p:kept").Err(); err != nil { // what a restart without persistence does
+		t.Fatal(err)
+	}
+	a.Touch("kept")
+	b := affinity.NewRedisStore(rdb, affinity.RedisOptions{Prefix: prefix, OpTimeout: time.Second})
+	defer b.Close()
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if p, ok, _ := b.Lookup(ctx, "kept"); ok && p.Node == "n1" {
+			return
+		}
+	}
+	t.Fatal("the pin was not written back")
+}
