@@ -129,7 +129,9 @@ func handOver(client, node net.Conn, done func()) bool {
 	l.sides[int32(nfd)] = t.b
 	l.mu.Unlock()
 	for _, s := range []*side{t.a, t.b} {
-		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(s.fd)}
+		// Edge-triggered, registered once: every new readiness is a kernel callback, which also
+		// wakes Go's netpoller for the loop; nothing is re-armed per message.
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(s.fd)}
 		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, s.fd, &ev); err != nil {
 			l.mu.Lock()
 			delete(l.sides, int32(cfd))
@@ -163,9 +165,10 @@ func (l *eventLoop) run() {
 				if n <= 0 {
 					return false
 				}
-				// Ask again until epoll says nothing is ready: parking after a partial drain loses
-				// wake-ups (level-triggered sockets still ready do not signal the netpoller again).
 				l.dispatch(events[:n])
+				if n < len(events) {
+					return false // all ready events handled; new ones will wake the netpoller
+				}
 			}
 		})
 		if err != nil {
@@ -186,79 +189,88 @@ func (l *eventLoop) dispatch(events []unix.EpollEvent) {
 }
 
 func (l *eventLoop) handle(s *side, ev uint32) {
-	if ev&unix.EPOLLOUT != 0 && !l.flush(s) {
-		return
+	if ev&unix.EPOLLOUT != 0 && s.pending != nil {
+		if !l.flush(s) {
+			return
+		}
+		if s.pending == nil && !s.peer.readEOF {
+			l.read(s.peer, true) // the peer was paused while s could not take more: its bytes wait unread
+		}
 	}
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 && !s.readEOF && s.peer.pending == nil {
-		l.read(s)
+		// A hang-up reported with the data means the end is queued behind it: read up to it.
+		l.read(s, ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0)
 	}
 }
 
-// read moves one buffer's worth from s to its peer; what the peer cannot take waits in peer.pending,
-// and s is not read again until it has been written.
-func (l *eventLoop) read(s *side) {
-	n, err := unix.Read(s.fd, l.buf)
-	switch {
-	case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR):
-		return
-	case err != nil:
-		l.end(s.tunnel)
-		return
-	case n == 0:
-		s.readEOF = true
-		_ = unix.Shutdown(s.peer.fd, unix.SHUT_WR) // pass the half-close on
-		l.watch(s, 0)
-		if s.peer.readEOF {
+// read moves bytes from s to its peer until s has no more (edge-triggered: nothing may be left
+// behind unannounced), the peer cannot take more (the rest waits in peer.pending, and s is read
+// again once the peer drained), or s ended. A short read means s is drained, unless toEnd says that
+// an end of stream is queued (or unknown) and must be read too: it brings no new edge.
+func (l *eventLoop) read(s *side, toEnd bool) {
+	for !s.tunnel.closed.Load() {
+		n, err := unix.Read(s.fd, l.buf)
+		switch {
+		case errors.Is(err, unix.EAGAIN):
+			return
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
 			l.end(s.tunnel)
+			return
+		case n == 0:
+			s.readEOF = true
+			_ = unix.Shutdown(s.peer.fd, unix.SHUT_WR) // pass the half-close on
+			if s.peer.readEOF {
+				l.end(s.tunnel)
+			}
+			return
 		}
-		return
+		if !l.write(s.peer, l.buf[:n]) {
+			return
+		}
+		if n < len(l.buf) && !toEnd {
+			return // drained: more data will come with a new edge
+		}
 	}
-	w, err := unix.Write(s.peer.fd, l.buf[:n])
-	if err != nil && !errors.Is(err, unix.EAGAIN) {
-		l.end(s.tunnel)
-		return
+}
+
+// write sends b to s; what does not fit is kept in s.pending (false: stop reading the peer).
+func (l *eventLoop) write(s *side, b []byte) bool {
+	for len(b) > 0 {
+		w, err := unix.Write(s.fd, b)
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.EAGAIN):
+			s.pending = append([]byte(nil), b...)
+			return false
+		case err != nil:
+			l.end(s.tunnel)
+			return false
+		}
+		b = b[w:]
 	}
-	if w < 0 {
-		w = 0
-	}
-	if w < n {
-		s.peer.pending = append([]byte(nil), l.buf[w:n]...)
-		l.watch(s, 0)                                    // stop reading s until the peer drains
-		l.watch(s.peer, unix.EPOLLOUT|l.inFlags(s.peer)) // and wait for the peer to be writable
-	}
+	return true
 }
 
 // flush writes a side's pending bytes; false when the tunnel ended.
 func (l *eventLoop) flush(s *side) bool {
 	for len(s.pending) > 0 {
 		w, err := unix.Write(s.fd, s.pending)
-		if errors.Is(err, unix.EAGAIN) {
-			return true
-		}
-		if err != nil {
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.EAGAIN):
+			return true // the next EPOLLOUT edge continues
+		case err != nil:
 			l.end(s.tunnel)
 			return false
 		}
 		s.pending = s.pending[w:]
 	}
 	s.pending = nil
-	l.watch(s, l.inFlags(s))
-	if !s.peer.readEOF {
-		l.watch(s.peer, unix.EPOLLIN|unix.EPOLLRDHUP)
-	}
 	return true
-}
-
-func (l *eventLoop) inFlags(s *side) uint32 {
-	if s.readEOF {
-		return 0
-	}
-	return unix.EPOLLIN | unix.EPOLLRDHUP
-}
-
-func (l *eventLoop) watch(s *side, events uint32) {
-	ev := unix.EpollEvent{Events: events, Fd: int32(s.fd)}
-	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, s.fd, &ev)
 }
 
 // end closes both sides once and runs the tunnel's done.

@@ -102,15 +102,18 @@ func (r *Relay) Serve(ctx *fasthttp.RequestCtx, target Target, hooks Hooks) erro
 		ctx.Error("sidpin: the chat node failed during the upgrade", fasthttp.StatusBadGateway)
 		return fmt.Errorf("upgrade: write to %s: %w", target.Addr, err)
 	}
-	br := bufio.NewReaderSize(node, 4096)
+	br := nodeReaders.Get().(*bufio.Reader)
+	br.Reset(node)
 	head, status, err := readResponseHead(br)
 	if err != nil {
+		putNodeReader(br)
 		node.Close()
 		ctx.Error("sidpin: the chat node failed during the upgrade", fasthttp.StatusBadGateway)
 		return fmt.Errorf("upgrade: answer of %s: %w", target.Addr, err)
 	}
 	if status != fasthttp.StatusSwitchingProtocols {
 		defer node.Close()
+		defer putNodeReader(br)
 		return r.passRefusal(ctx, br, head, status, hooks)
 	}
 	_ = node.SetDeadline(time.Time{})
@@ -171,6 +174,15 @@ func skipUpgradeHeader(name []byte) bool {
 		}
 	}
 	return false
+}
+
+// nodeReaders hold the readers that parse a node's answer to an upgrade. A tunnel gives its reader
+// back once the bytes it holds are forwarded, so thousands of upgrades leave no garbage behind.
+var nodeReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+func putNodeReader(br *bufio.Reader) {
+	br.Reset(nil)
+	nodeReaders.Put(br)
 }
 
 // maxHead bounds the node's response head.

@@ -55,11 +55,10 @@ func (t *tunnel) start(head []byte) bool {
 	if t.hooks.OnOpen != nil && !t.watchOpen() {
 		return false
 	}
-	if !t.flushNodeBuffer() {
-		return false
-	}
-	t.nodeR = nil // flushed: the rest is read from the raw connection; let its buffer go
-	return true
+	flushed := t.flushNodeBuffer()
+	putNodeReader(t.nodeR) // flushed: the rest is read from the raw connection
+	t.nodeR = nil
+	return flushed
 }
 
 // runProbe relays a probe: node->client flows while the client's frames are watched for "5"; then
