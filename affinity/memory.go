@@ -81,13 +81,13 @@ func (s *MemoryStore) Pin(_ context.Context, p Pin) (Pin, bool, error) {
 	if p.LastSeen.IsZero() {
 		p.LastSeen = now
 	}
-	txn := s.db.Txn(true)
+	txn := s.db.Txn(true) // memdb's writer lock: the index below cannot change meanwhile
 	defer txn.Abort()
-	if raw, _ := txn.First(pinTable, indexID, p.SID); raw != nil {
-		if r := raw.(*record); !r.expired(now.UnixNano()) {
+	if r := s.index.get(p.SID); r != nil {
+		if !r.expired(now.UnixNano()) {
 			return r.pin(), false, nil
 		}
-		s.delete(txn, raw.(*record)) // an expired pin of a reused sid gives way
+		s.delete(txn, r) // an expired pin of a reused sid gives way
 	}
 	s.mu.Lock()
 	full := s.total >= s.maxPins
@@ -147,11 +147,10 @@ func (s *MemoryStore) SetTransport(_ context.Context, sid, transport string) err
 func (s *MemoryStore) Unpin(_ context.Context, sid string) (bool, error) {
 	txn := s.db.Txn(true)
 	defer txn.Abort()
-	raw, err := txn.First(pinTable, indexID, sid)
-	if err != nil || raw == nil {
+	r := s.index.get(sid)
+	if r == nil {
 		return false, nil
 	}
-	r := raw.(*record)
 	s.delete(txn, r)
 	txn.Commit()
 	return !r.expired(s.now().UnixNano()), nil
@@ -266,7 +265,7 @@ func (s *MemoryStore) sweepLoop(every time.Duration) {
 func (s *MemoryStore) Sweep() int {
 	now := s.now().UnixNano()
 	var expired []*record
-	it, err := s.db.Txn(false).Get(pinTable, indexID)
+	it, err := s.db.Txn(false).Get(pinTable, indexNode)
 	if err != nil {
 		return 0
 	}

@@ -8,10 +8,14 @@ import (
 )
 
 // The go-memdb schema of the memory store, in one place.
+//
+// One index only: (pool, node, sid), unique, which memdb requires to be called "id". It orders the
+// listings and walks a pool's or a node's pins. Lookups by sid never read memdb: the sharded
+// lookupIndex beside it answers them, so a second radix tree keyed by sid would cost memory per pin
+// for nothing.
 const (
 	pinTable  = "pins"
-	indexID   = "id"   // SID
-	indexNode = "node" // Pool, Node, SID: a pool's or a node's pins in order, and the listing cursor
+	indexNode = "id"
 )
 
 func memSchema() *memdb.DBSchema {
@@ -19,7 +23,6 @@ func memSchema() *memdb.DBSchema {
 		pinTable: {
 			Name: pinTable,
 			Indexes: map[string]*memdb.IndexSchema{
-				indexID: {Name: indexID, Unique: true, Indexer: &memdb.StringFieldIndex{Field: "SID"}},
 				indexNode: {Name: indexNode, Unique: true, Indexer: &memdb.CompoundIndex{Indexes: []memdb.Indexer{
 					&memdb.StringFieldIndex{Field: "Pool"},
 					&memdb.StringFieldIndex{Field: "Node"},
