@@ -4,7 +4,7 @@ BIN     := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build demo test vet lint fuzz bench e2e-deps docker clean
+.PHONY: all build demo test vet lint fuzz bench bench-proxy e2e-deps docker clean
 
 all: build
 
@@ -40,6 +40,10 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Whole-process comparison: direct vs sidpin vs HAProxy vs nginx (see bench/README.md; ~6 min).
+bench-proxy: build
+	bench/run.sh
 
 docker:
 	docker build -t sidpin:$(VERSION) .

@@ -44,3 +44,29 @@ func BenchmarkPollingRoundTrip(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHandshake measures polling handshakes through sidpin to a real node, with the pin table
+// in memory and in Redis (SIDPIN_TEST_REDIS), 8 concurrent clients per CPU.
+func BenchmarkHandshake(b *testing.B) {
+	for _, kind := range []string{"memory", "redis"} {
+		b.Run(kind, func(b *testing.B) {
+			node := startChatNode(b, chatnode.NodeConfig{Conformance: true})
+			p := startProxyWithStore(b, []string{node}, kind, func(c *configs.Config) { c.Pools[0].EngineIOPath = "/engine.io/" })
+			client := &fasthttp.HostClient{Addr: strings.TrimPrefix(p, "http://"), MaxConns: 256}
+			url := p + "/engine.io/?EIO=4&transport=polling"
+			b.ReportAllocs()
+			b.SetParallelism(8)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				var req fasthttp.Request
+				var resp fasthttp.Response
+				for pb.Next() {
+					req.SetRequestURI(url)
+					if err := client.Do(&req, &resp); err != nil || !strings.HasPrefix(string(resp.Body()), `0{"sid"`) {
+						b.Fatalf("handshake: %v %q", err, resp.Body())
+					}
+				}
+			})
+		})
+	}
+}

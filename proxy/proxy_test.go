@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -12,11 +13,13 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/sidpin/sidpin/affinity"
 	"github.com/sidpin/sidpin/backends"
 	"github.com/sidpin/sidpin/chatnode"
 	"github.com/sidpin/sidpin/configs"
+	"github.com/sidpin/sidpin/internal/testredis"
 	"github.com/sidpin/sidpin/proxy"
 )
 
@@ -71,6 +74,11 @@ func startProxy(t testing.TB, nodeURLs []string, tweak func(*configs.Config)) *t
 	if err != nil {
 		t.Fatal(err)
 	}
+	return &testProxy{base: serveProxy(t, cfg, pools, store), store: store}
+}
+
+// serveProxy runs a proxy over store on a free port until the test ends; it returns the base URL.
+func serveProxy(t testing.TB, cfg *configs.Config, pools *backends.Set, store affinity.Store) string {
 	p := proxy.New(cfg, pools, store, quiet)
 	ln := listen(t)
 	go p.Serve(ln)
@@ -80,7 +88,28 @@ func startProxy(t testing.TB, nodeURLs []string, tweak func(*configs.Config)) *t
 		p.Shutdown(ctx)
 		store.Close()
 	})
-	return &testProxy{base: "http://" + ln.Addr().String(), store: store}
+	return "http://" + ln.Addr().String()
+}
+
+// startProxyWithStore is startProxy with the pin table in memory or in the test Redis.
+func startProxyWithStore(t testing.TB, nodeURLs []string, kind string, tweak func(*configs.Config)) string {
+	t.Helper()
+	if kind == "memory" {
+		return startProxy(t, nodeURLs, tweak).base
+	}
+	cfg, err := configs.QuickStart("127.0.0.1:0", nodeURLs, "/socket.io/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tweak(cfg)
+	pools, err := backends.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: testredis.Addr(t), MaxRetries: -1, ContextTimeoutEnabled: true, PoolSize: 64})
+	t.Cleanup(func() { rdb.Close() })
+	store := affinity.NewRedisStore(rdb, affinity.RedisOptions{Prefix: fmt.Sprintf("proxybench:%d:", time.Now().UnixNano()), OpTimeout: time.Second})
+	return serveProxy(t, cfg, pools, store)
 }
 
 func threeNodes(t *testing.T, cfg chatnode.NodeConfig) []string {

@@ -97,7 +97,12 @@ func (r *Relay) Serve(ctx *fasthttp.RequestCtx, target Target, hooks Hooks) erro
 		return fmt.Errorf("%w %s: %v", ErrDial, target.Addr, err)
 	}
 	_ = node.SetDeadline(time.Now().Add(r.opts.HandshakeTimeout))
-	if _, err := node.Write(upgradeRequest(&ctx.Request)); err != nil {
+	req := requestBuffers.Get().(*bytes.Buffer)
+	req.Reset()
+	writeUpgradeRequest(req, &ctx.Request)
+	_, err = node.Write(req.Bytes())
+	requestBuffers.Put(req)
+	if err != nil {
 		node.Close()
 		ctx.Error("sidpin: the chat node failed during the upgrade", fasthttp.StatusBadGateway)
 		return fmt.Errorf("upgrade: write to %s: %w", target.Addr, err)
@@ -142,11 +147,10 @@ func (r *Relay) dial(target Target) (net.Conn, error) {
 	return tc, nil
 }
 
-// upgradeRequest writes the client's upgrade request for the node: the same method, URI and headers
+// writeUpgradeRequest writes the client's upgrade request for the node: the same method, URI and headers
 // (Host kept, hop-by-hop dropped, Connection/Upgrade restored), without Sec-WebSocket-Extensions, so
 // that frames stay uncompressed and the relay can read the Engine.IO packets it watches.
-func upgradeRequest(req *fasthttp.Request) []byte {
-	var b bytes.Buffer
+func writeUpgradeRequest(b *bytes.Buffer, req *fasthttp.Request) {
 	b.Write(req.Header.Method())
 	b.WriteByte(' ')
 	b.Write(req.Header.RequestURI())
@@ -163,8 +167,10 @@ func upgradeRequest(req *fasthttp.Request) []byte {
 		b.WriteString("\r\n")
 	}
 	b.WriteString("\r\n")
-	return b.Bytes()
 }
+
+// requestBuffers hold the upgrade requests being written to nodes: no garbage per upgrade.
+var requestBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func skipUpgradeHeader(name []byte) bool {
 	for _, skip := range []string{"Host", "Connection", "Upgrade", "Sec-Websocket-Extensions", "Proxy-Connection",
