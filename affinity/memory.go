@@ -71,15 +71,10 @@ func (s *MemoryStore) Lookup(_ context.Context, sid string) (Pin, bool, error) {
 
 // Pin implements Store.
 func (s *MemoryStore) Pin(_ context.Context, p Pin) (Pin, bool, error) {
-	if err := validatePin(p); err != nil {
-		return Pin{}, false, err
-	}
 	now := s.now()
-	if p.Created.IsZero() {
-		p.Created = now
-	}
-	if p.LastSeen.IsZero() {
-		p.LastSeen = now
+	p, err := newPin(p, now)
+	if err != nil {
+		return Pin{}, false, err
 	}
 	txn := s.db.Txn(true) // memdb's writer lock: the index below cannot change meanwhile
 	defer txn.Abort()

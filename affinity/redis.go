@@ -167,14 +167,10 @@ func (s *RedisStore) Lookup(ctx context.Context, sid string) (Pin, bool, error) 
 // cannot be reached the pin is kept locally and written once Redis answers again (write-behind), so a
 // Redis outage does not stop new sessions on this instance.
 func (s *RedisStore) Pin(ctx context.Context, p Pin) (Pin, bool, error) {
-	if err := validatePin(p); err != nil {
+	p, err := newPin(p, time.Now())
+	if err != nil {
 		return Pin{}, false, err
 	}
-	now := time.Now()
-	if p.Created.IsZero() {
-		p.Created = now
-	}
-	p.LastSeen = now
 	if r := s.cached(p.SID); r != nil {
 		return r.pin(), false, nil
 	}

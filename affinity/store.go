@@ -98,6 +98,18 @@ type Store interface {
 	Close() error
 }
 
+// newPin checks a pin about to be stored and dates it: created (unless given) and seen now.
+func newPin(p Pin, now time.Time) (Pin, error) {
+	if err := validatePin(p); err != nil {
+		return Pin{}, err
+	}
+	if p.Created.IsZero() {
+		p.Created = now
+	}
+	p.LastSeen = now
+	return p, nil
+}
+
 func validatePin(p Pin) error {
 	switch {
 	case p.SID == "":
