@@ -38,6 +38,7 @@ func New(cfg *configs.Config, pools *backends.Set, store affinity.Store, log *sl
 	p.relay = upgrade.NewRelay(upgrade.Options{
 		DialTimeout: cfg.Timeouts.UpstreamDial.D(), HandshakeTimeout: cfg.Timeouts.ClientRead.D(),
 		MaxFrame: cfg.Limits.MaxBodyBytes, TouchEvery: touchEvery(cfg), Logger: log,
+		IdleTimeout: cfg.Timeouts.WebSocketIdle.D(),
 	})
 	p.server = &fasthttp.Server{
 		Handler:                      p.ServeHTTP,

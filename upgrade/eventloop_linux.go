@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -47,6 +48,7 @@ type loopTunnel struct {
 	a, b   *side
 	closed atomic.Bool
 	done   func()
+	active *atomic.Int64 // unix nanos of the last bytes moved, for the relay's idle check
 }
 
 var (
@@ -118,9 +120,10 @@ func rawFD(c net.Conn) (int, bool) {
 	return fd, true
 }
 
-// handOver gives the loop two TCP connections to relay until either ends; done runs afterwards.
-// It returns false (and does nothing) when they are not plain TCP or the loop is unavailable.
-func handOver(client, node net.Conn, done func()) bool {
+// handOver gives the loop two TCP connections to relay until either ends; done runs afterwards and
+// active is stamped whenever bytes move. It returns false (and does nothing) when they are not plain
+// TCP or the loop is unavailable.
+func handOver(client, node net.Conn, active *atomic.Int64, done func()) bool {
 	cfd, ok1 := rawFD(client)
 	nfd, ok2 := rawFD(node)
 	if !ok1 || !ok2 {
@@ -132,7 +135,7 @@ func handOver(client, node net.Conn, done func()) bool {
 	}
 	l := loops[nextLoop.Add(1)%uint64(len(loops))]
 	loopTunnels.Add(1)
-	t := &loopTunnel{done: done}
+	t := &loopTunnel{done: done, active: active}
 	t.a = &side{fd: cfd, conn: client, tunnel: t}
 	t.b = &side{fd: nfd, conn: node, tunnel: t}
 	t.a.peer, t.b.peer = t.b, t.a
@@ -235,9 +238,15 @@ func (l *eventLoop) read(s *side, toEnd bool) {
 			_ = unix.Shutdown(s.peer.fd, unix.SHUT_WR) // pass the half-close on
 			if s.peer.readEOF {
 				l.end(s.tunnel)
+				return
 			}
+			// The other side may still answer (a close frame), but not forever: a peer that
+			// vanished without a FIN would keep the tunnel open.
+			t := s.tunnel
+			time.AfterFunc(closeGrace, func() { shutdownConn(t.a.conn); shutdownConn(t.b.conn) })
 			return
 		}
+		s.tunnel.active.Store(time.Now().UnixNano())
 		if !l.write(s.peer, l.buf[:n]) {
 			return
 		}

@@ -10,6 +10,6 @@ import (
 var loopTunnels atomic.Int64
 
 // handOver is Linux-only; elsewhere tunnels are copied by goroutines.
-func handOver(client, node net.Conn, done func()) bool { return false }
+func handOver(client, node net.Conn, active *atomic.Int64, done func()) bool { return false }
 
 func shutdownConn(net.Conn) {}

@@ -47,6 +47,9 @@ type Options struct {
 	HandshakeTimeout time.Duration // the node's 101 and, for WebSocket-first, its open frame; default 10s
 	MaxFrame         int           // largest frame the watcher reads whole; default 2 MiB
 	TouchEvery       time.Duration // default 10s
+	// IdleTimeout closes a tunnel that moved no byte either way for that long (0: never). Engine.IO
+	// heartbeats cross every pingInterval, so it only ends tunnels whose peers are gone.
+	IdleTimeout time.Duration
 	// NoEventLoop relays every tunnel with two goroutines instead of handing established tunnels to
 	// the epoll event loop (for comparison; TLS clients always use goroutines).
 	NoEventLoop bool
@@ -78,6 +81,9 @@ func NewRelay(opts Options) *Relay {
 	}
 	if opts.TouchEvery <= 0 {
 		opts.TouchEvery = 10 * time.Second
+	}
+	if opts.IdleTimeout > 0 {
+		opts.TouchEvery = min(opts.TouchEvery, max(opts.IdleTimeout/4, 10*time.Millisecond))
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -278,14 +284,23 @@ func (r *Relay) touchLoop() {
 		}
 		r.mu.Lock()
 		touches := make([]func(), 0, len(r.tunnels))
+		var idle []*tunnel
+		cutoff := time.Now().Add(-r.opts.IdleTimeout).UnixNano()
 		for t := range r.tunnels {
 			if t.hooks.Touch != nil {
 				touches = append(touches, t.hooks.Touch)
+			}
+			if r.opts.IdleTimeout > 0 && t.active.Load() < cutoff {
+				idle = append(idle, t)
 			}
 		}
 		r.mu.Unlock()
 		for _, touch := range touches {
 			touch()
+		}
+		for _, t := range idle {
+			r.opts.Logger.Debug("closing an idle websocket tunnel", "idle_timeout", r.opts.IdleTimeout)
+			t.close()
 		}
 	}
 }

@@ -213,3 +213,87 @@ func TestReadFrame(t *testing.T) {
 		t.Fatal("truncated frame accepted")
 	}
 }
+
+func TestRelayIdleTimeout(t *testing.T) {
+	node := echoNode(t)
+	for _, mode := range []struct {
+		name string
+		opts Options
+	}{{"event loop", Options{IdleTimeout: 300 * time.Millisecond}}, {"goroutines", Options{IdleTimeout: 300 * time.Millisecond, NoEventLoop: true}}} {
+		t.Run(mode.name, func(t *testing.T) {
+			var closed sync.WaitGroup
+			url, _ := relayFront(t, node, mode.opts, func() Hooks { closed.Add(1); return Hooks{OnClose: closed.Done} })
+			busy, _, err := websocket.DefaultDialer.Dial(url, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer busy.Close()
+			quiet, _, err := websocket.DefaultDialer.Dial(url, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer quiet.Close()
+			echo(t, quiet, []byte("once"))
+			for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+				echo(t, busy, []byte("still here")) // traffic keeps this one open
+			}
+			_ = quiet.SetReadDeadline(time.Now().Add(2 * time.Second))
+			if _, _, err := quiet.ReadMessage(); err == nil || strings.Contains(err.Error(), "timeout") {
+				t.Fatalf("the idle tunnel is still open: %v", err)
+			}
+			echo(t, busy, []byte("after"))
+		})
+	}
+}
+
+// halfClosingNode answers the upgrade, sends one frame, then shuts its write side and keeps the socket.
+func halfClosingNode(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn) {
+				buf := make([]byte, 4096)
+				c.Read(buf) // the upgrade request
+				c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+					"Sec-WebSocket-Accept: x\r\n\r\n\x81\x02hi"))
+				c.(*net.TCPConn).CloseWrite()
+				time.Sleep(10 * time.Second) // never closes its read side on its own
+				c.Close()
+			}(c)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func TestRelayEndsHalfClosedTunnels(t *testing.T) {
+	node := halfClosingNode(t)
+	for _, mode := range []struct {
+		name string
+		opts Options
+	}{{"event loop", Options{}}, {"goroutines", Options{NoEventLoop: true}}} {
+		t.Run(mode.name, func(t *testing.T) {
+			ended := make(chan struct{})
+			url, _ := relayFront(t, node, mode.opts, func() Hooks { return Hooks{OnClose: func() { close(ended) }} })
+			c, err := net.Dial("tcp", strings.TrimPrefix(strings.TrimSuffix(url, "/ws"), "ws://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close() // the client never closes before the end: only the grace can end it
+			c.Write([]byte("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"))
+			select {
+			case <-ended:
+			case <-time.After(5 * time.Second):
+				t.Fatal("a tunnel whose node half-closed never ended")
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package upgrade
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -23,14 +24,16 @@ type tunnel struct {
 	nodeR  *bufio.Reader // the node, read through the reader that parsed the 101
 	hooks  Hooks
 
-	looped    atomic.Bool // handed to the event loop, which then owns both sockets
-	nodeEOF   atomic.Bool // the node ended its stream (not merely a stopped copy)
+	looped    atomic.Bool  // handed to the event loop, which then owns both sockets
+	nodeEOF   atomic.Bool  // the node ended its stream (not merely a stopped copy)
+	active    atomic.Int64 // unix nanos of the last bytes moved either way, for the idle timeout
 	finishing sync.Once
 }
 
 // run forwards the 101, watches the first frames the hooks ask for, then relays: by the event loop
 // when it can take the sockets, else by two copying goroutines.
 func (t *tunnel) run(head []byte) {
+	t.active.Store(time.Now().UnixNano())
 	t.relay.track(t, true)
 	if !t.start(head) {
 		t.finish()
@@ -113,7 +116,7 @@ func (t *tunnel) handOver() bool {
 		return false
 	}
 	t.looped.Store(true)
-	if !handOver(t.clientRaw(), t.node, t.finish) {
+	if !handOver(t.clientRaw(), t.node, &t.active, t.finish) {
 		t.looped.Store(false)
 		return false
 	}
@@ -182,13 +185,23 @@ func (t *tunnel) flushNodeBuffer() bool {
 
 // copyNodeToClient moves the node's bytes to the client. Both ends being TCP, the kernel splices them
 // (no copy through user space). Writes to the raw client connection are safe: only reads go through
-// fasthttp's buffered reader. It records whether the node ended the stream.
+// fasthttp's buffered reader. It records whether the node ended the stream (err nil or a failure,
+// not the read deadline a probe uses to stop it).
 func (t *tunnel) copyNodeToClient() {
-	_, err := io.Copy(t.clientRaw(), t.node)
-	if err == nil {
-		t.nodeEOF.Store(true)
-		closeWrite(t.clientRaw())
+	src := io.Reader(t.node)
+	if t.relay.opts.IdleTimeout > 0 {
+		src = activeReader{t.node, &t.active} // gives up splice: only where the loop cannot be used
 	}
+	_, err := io.Copy(t.clientRaw(), src)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return // stopped on purpose (the probe hands its sockets to the event loop)
+	}
+	t.nodeEOF.Store(true)
+	closeWrite(t.clientRaw())
+	// The client may still answer (a close frame), but not forever: one that vanished without a FIN
+	// would keep the other copy blocked.
+	time.AfterFunc(closeGrace, t.close)
 }
 
 // copyClientToNode moves the client's bytes to the node until the client ends.
@@ -211,6 +224,7 @@ func (t *tunnel) copyWithoutIdleBuffer() {
 		b[0] = first[0]
 		// A frame is never one byte long, so the rest is on its way: this read does not wait idle.
 		m, _ := t.client.Read(b[1:])
+		t.active.Store(time.Now().UnixNano())
 		_, err := t.node.Write(b[:1+m])
 		copyBuffers.Put(buf)
 		if err != nil {
@@ -236,6 +250,20 @@ func (t *tunnel) watchUpgrade() bool {
 		}
 		buf = f.raw
 	}
+}
+
+// activeReader stamps a tunnel's activity as bytes pass.
+type activeReader struct {
+	r      io.Reader
+	active *atomic.Int64
+}
+
+func (a activeReader) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	if n > 0 {
+		a.active.Store(time.Now().UnixNano())
+	}
+	return n, err
 }
 
 // copyBuffers hold the client-to-node copy buffers, only while bytes are moving.
