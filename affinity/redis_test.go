@@ -3,6 +3,7 @@ package affinity_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -88,4 +89,29 @@ func TestRedisStoreRestoresPinsAfterDataLoss(t *testing.T) {
 		}
 	}
 	t.Fatal("the pin was not written back")
+}
+
+// TestRedisStoreOnCluster runs the conformance suite on a real three-master Redis Cluster: sid keys
+// spread over the slots, a node's two sets share a hash tag, pipelines cross slots.
+func TestRedisStoreOnCluster(t *testing.T) {
+	cluster := testredis.Cluster(t)
+	storetest.Run(t, func(t *testing.T) affinity.Store {
+		return affinity.NewRedisStore(cluster, affinity.RedisOptions{
+			Prefix:     fmt.Sprintf("cluster:%s:%d:", t.Name(), time.Now().UnixNano()),
+			OpTimeout:  2 * time.Second,
+			FlushEvery: 100 * time.Millisecond,
+			SweepEvery: 200 * time.Millisecond,
+		})
+	})
+	// The sids of those tests landed on more than one master.
+	var masters atomic.Int32 // ForEachMaster calls back concurrently
+	err := cluster.ForEachMaster(context.Background(), func(ctx context.Context, c *redis.Client) error {
+		if n, _ := c.DBSize(ctx).Result(); n > 0 {
+			masters.Add(1)
+		}
+		return nil
+	})
+	if err != nil || masters.Load() < 2 {
+		t.Fatalf("keys on %d masters (%v): sids do not spread over the cluster", masters.Load(), err)
+	}
 }
