@@ -13,7 +13,7 @@
 //
 //   const front = await startAltFront({ backends: [sidpinA.url, sidpinB.url] }); … front.stats … await front.stop();
 const http = require('node:http');
-const net = require('node:net');
+const { trackSockets, tunnelUpgrade, listen } = require('./front-base');
 const zlib = require('node:zlib');
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade']);
@@ -69,7 +69,7 @@ async function startAltFront({ backends, host = '127.0.0.1', port = 0, engineioP
     failuresTotal: 0, // every failure, also those past the log's bound
   };
   const failures = []; // {t, instance, sid, method, path, status, body} of answers that are not 2xx / 101 (bounded)
-  const sockets = new Set();
+  const tracker = trackSockets();
 
   const recordFailure = (f) => {
     stats.failuresTotal += 1;
@@ -172,31 +172,11 @@ async function startAltFront({ backends, host = '127.0.0.1', port = 0, engineioP
 
   server.on('upgrade', (req, client, head) => {
     const { index } = route(req.url);
-    const t = targets[index];
     stats.upgrades += 1;
     stats.perInstance[index].upgrades += 1;
-    sockets.add(client);
-    client.on('close', () => sockets.delete(client));
-    const upstream = net.connect({ host: t.host, port: t.port });
-    sockets.add(upstream);
-    upstream.on('close', () => sockets.delete(upstream));
-    let connected = false;
-    const kill = () => { client.destroy(); upstream.destroy(); };
-    client.on('error', kill);
-    upstream.on('error', (err) => {
-      if (!connected) {
-        stats.proxyErrors += 1;
-        recordFailure({ instance: index, method: 'UPGRADE', path: req.url, status: 'proxy-error', body: err.message });
-      }
-      kill();
-    });
-    upstream.on('connect', () => {
-      connected = true;
-      let raw = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`;
-      for (let i = 0; i < req.rawHeaders.length; i += 2) raw += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`;
-      upstream.write(`${raw}\r\n`);
-      if (head && head.length) upstream.write(head);
-      upstream.once('data', (first) => {
+    tunnelUpgrade({
+      req, client, head, target: targets[index], tracker,
+      onAnswer: (first) => {
         const text = first.toString('latin1', 0, Math.min(first.length, 1024));
         const status = (/^HTTP\/1\.[01] (\d{3})/.exec(text) || [])[1] || '???';
         const inst = stats.perInstance[index];
@@ -207,23 +187,17 @@ async function startAltFront({ backends, host = '127.0.0.1', port = 0, engineioP
           if (text.includes('Session ID unknown')) stats.sessionUnknown += 1;
           recordFailure({ instance: index, method: 'UPGRADE', path: req.url, status: Number(status) || status, body: text.slice(0, 300) });
         }
-        client.write(first);
-        upstream.pipe(client);
-        client.pipe(upstream);
-      });
+      },
+      onError: (connected, err) => {
+        if (!connected) {
+          stats.proxyErrors += 1;
+          recordFailure({ instance: index, method: 'UPGRADE', path: req.url, status: 'proxy-error', body: err.message });
+        }
+      },
     });
   });
 
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, resolve);
-  });
-  const actual = server.address().port;
+  const { port: actual, stop } = await listen(server, host, port, tracker, () => agent.destroy());
   return {
     port: actual,
     url: `http://${host}:${actual}`,
@@ -239,12 +213,7 @@ async function startAltFront({ backends, host = '127.0.0.1', port = 0, engineioP
     },
     // sessionInstances: the instances (indexes) that served requests of sid.
     sessionInstances: (sid) => (sessions.has(sid) ? [...sessions.get(sid).seen].sort() : []),
-    stop: () => new Promise((resolve) => {
-      server.close(() => resolve());
-      for (const s of sockets) s.destroy();
-      agent.destroy();
-      setTimeout(resolve, 2000).unref();
-    }),
+    stop,
   };
 }
 

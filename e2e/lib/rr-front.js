@@ -9,7 +9,7 @@
 // As a child:  node e2e/lib/rr-front.js --listen 127.0.0.1:PORT --to http://127.0.0.1:P1,http://127.0.0.1:P2
 //              (prints "ready port=PORT" on stdout, SIGTERM stops it)
 const http = require('node:http');
-const net = require('node:net');
+const { trackSockets, tunnelUpgrade, listen } = require('./front-base');
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade']);
 
@@ -36,7 +36,7 @@ async function startRRFront({ backends, host = '127.0.0.1', port = 0 }) {
     requests: 0, upgrades: 0, perBackend: targets.map(() => 0), statuses: {}, sessionUnknown: 0,
     upgradeRefused: 0, proxyErrors: 0,
   };
-  const sockets = new Set();
+  const tracker = trackSockets();
 
   const server = http.createServer((req, res) => {
     const t = pick();
@@ -74,54 +74,21 @@ async function startRRFront({ backends, host = '127.0.0.1', port = 0 }) {
     const t = pick();
     stats.upgrades += 1;
     stats.perBackend[targets.indexOf(t)] += 1;
-    sockets.add(client);
-    client.on('close', () => sockets.delete(client));
-    const upstream = net.connect({ host: t.host, port: t.port });
-    sockets.add(upstream);
-    upstream.on('close', () => sockets.delete(upstream));
-    const kill = () => { client.destroy(); upstream.destroy(); };
-    client.on('error', kill);
-    upstream.on('error', () => { stats.proxyErrors += 1; kill(); });
-    upstream.on('connect', () => {
-      let raw = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`;
-      for (let i = 0; i < req.rawHeaders.length; i += 2) raw += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`;
-      upstream.write(`${raw}\r\n`);
-      if (head && head.length) upstream.write(head);
-      // Peek at the status line of the answer: a refused upgrade is counted, then everything is piped.
-      upstream.once('data', (first) => {
-        const line = first.toString('latin1', 0, Math.min(first.length, 64));
-        if (!/^HTTP\/1\.1 101/.test(line)) {
+    tunnelUpgrade({
+      req, client, head, target: t, tracker,
+      // A refused upgrade is counted, then everything is piped.
+      onAnswer: (first) => {
+        if (!/^HTTP\/1\.1 101/.test(first.toString('latin1', 0, Math.min(first.length, 64)))) {
           stats.upgradeRefused += 1;
           if (first.toString('latin1').includes('Session ID unknown')) stats.sessionUnknown += 1;
         }
-        client.write(first);
-        upstream.pipe(client);
-        client.pipe(upstream);
-      });
+      },
+      onError: () => { stats.proxyErrors += 1; },
     });
   });
 
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, resolve);
-  });
-  const actual = server.address().port;
-  return {
-    port: actual,
-    url: `http://${host}:${actual}`,
-    stats,
-    stop: () => new Promise((resolve) => {
-      server.close(() => resolve());
-      for (const s of sockets) s.destroy();
-      agent.destroy();
-      setTimeout(resolve, 2000).unref();
-    }),
-  };
+  const { port: actual, stop } = await listen(server, host, port, tracker, () => agent.destroy());
+  return { port: actual, url: `http://${host}:${actual}`, stats, stop };
 }
 
 module.exports = { startRRFront };
