@@ -11,20 +11,34 @@ import (
 	"github.com/hashicorp/go-memdb"
 )
 
-// MemoryStore is the embedded pin table of a single sidpin instance: go-memdb for lock-free lookups and
-// ordered listings, per-node counters beside it, and a sweeper that drops expired pins in batches.
+// MemoryStore is the embedded pin table of a single sidpin instance. A sharded sid index answers
+// lookups, touches and "is this sid pinned?" (no allocation, no memdb transaction); go-memdb keeps the
+// pins ordered by pool, node and sid for listings and per-node walks; per-node counters sit beside both.
+//
+// memdb changes are queued and applied in batches: one write transaction copies the radix path once
+// for many pins instead of once per pin (about 6 KB of garbage each), which was most of the garbage,
+// and so of the GC headroom, a new session cost. Listings and sweeps apply the queue first.
 type MemoryStore struct {
 	db      *memdb.MemDB
 	index   *lookupIndex
 	maxPins int
 	now     func() time.Time
 
-	mu     sync.Mutex // guards counts and total, changed with every write transaction
+	mu     sync.Mutex // serialises changes: index membership, counters and the queue, kept in step
 	counts map[string]map[string]int
 	total  int
+	queue  []memChange // memdb changes not applied yet, in order
+
+	applyMu sync.Mutex // one memdb writer at a time
 
 	stop chan struct{}
 	done chan struct{}
+}
+
+// memChange is one queued memdb change.
+type memChange struct {
+	r      *record
+	insert bool // false: delete
 }
 
 // MemoryOptions configures a MemoryStore.
@@ -34,10 +48,14 @@ type MemoryOptions struct {
 	Now        func() time.Time
 }
 
-// sweepBatch bounds one write transaction of the sweeper, so lookups and pins never wait long on it.
-const sweepBatch = 1000
+const (
+	// applyBatch is the queue length at which a Pin applies the queue itself.
+	applyBatch = 1000
+	// applyEvery bounds how long a change waits in the queue otherwise.
+	applyEvery = 50 * time.Millisecond
+)
 
-// NewMemoryStore returns a running memory store; Close stops its sweeper.
+// NewMemoryStore returns a running memory store; Close stops its background work.
 func NewMemoryStore(opts MemoryOptions) (*MemoryStore, error) {
 	db, err := memdb.NewMemDB(memSchema())
 	if err != nil {
@@ -54,7 +72,7 @@ func NewMemoryStore(opts MemoryOptions) (*MemoryStore, error) {
 	}
 	s := &MemoryStore{db: db, index: newLookupIndex(), maxPins: opts.MaxPins, now: opts.Now, counts: map[string]map[string]int{},
 		stop: make(chan struct{}), done: make(chan struct{})}
-	go s.sweepLoop(opts.SweepEvery)
+	go s.background(opts.SweepEvery)
 	return s, nil
 }
 
@@ -76,54 +94,73 @@ func (s *MemoryStore) Pin(_ context.Context, p Pin) (Pin, bool, error) {
 	if err != nil {
 		return Pin{}, false, err
 	}
-	txn := s.db.Txn(true) // memdb's writer lock: the index below cannot change meanwhile
-	defer txn.Abort()
+	s.mu.Lock()
 	if r := s.index.get(p.SID); r != nil {
 		if !r.expired(now.UnixNano()) {
+			s.mu.Unlock()
 			return r.pin(), false, nil
 		}
-		s.delete(txn, r) // an expired pin of a reused sid gives way
+		s.removeLocked(r) // an expired pin of a reused sid gives way
 	}
-	s.mu.Lock()
-	full := s.total >= s.maxPins
-	s.mu.Unlock()
-	if full {
+	if s.total >= s.maxPins {
+		s.mu.Unlock()
 		return Pin{}, false, ErrFull
 	}
 	r := newRecord(p)
-	if err := txn.Insert(pinTable, r); err != nil {
-		return Pin{}, false, fmt.Errorf("affinity: insert pin: %w", err)
+	s.index.put(r)
+	s.countLocked(r, +1)
+	s.queue = append(s.queue, memChange{r: r, insert: true})
+	full := len(s.queue) >= applyBatch
+	s.mu.Unlock()
+	if full {
+		s.apply()
 	}
-	s.count(p.Pool, p.Node, +1)
-	s.index.put(r) // before Commit, while memdb's writer lock keeps racing Pins and Unpins out
-	txn.Commit()
 	return p, true, nil
 }
 
-// count adjusts the per-node counters; called inside a write transaction, so writers are serialised.
-func (s *MemoryStore) count(pool, node string, delta int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	nodes := s.counts[pool]
+// removeLocked takes r out of the index and the counters and queues its memdb deletion.
+func (s *MemoryStore) removeLocked(r *record) {
+	s.index.remove(r)
+	s.countLocked(r, -1)
+	s.queue = append(s.queue, memChange{r: r})
+}
+
+func (s *MemoryStore) countLocked(r *record, delta int) {
+	nodes := s.counts[r.Pool]
 	if nodes == nil {
 		nodes = map[string]int{}
-		s.counts[pool] = nodes
+		s.counts[r.Pool] = nodes
 	}
-	nodes[node] += delta
-	if nodes[node] <= 0 {
-		delete(nodes, node)
+	nodes[r.Node] += delta
+	if nodes[r.Node] <= 0 {
+		delete(nodes, r.Node)
 	}
 	s.total += delta
 }
 
-func (s *MemoryStore) delete(txn *memdb.Txn, r *record) {
-	if err := txn.Delete(pinTable, r); err == nil {
-		s.count(r.Pool, r.Node, -1)
-		s.index.remove(r)
+// apply writes the queued changes to memdb in one transaction, in order.
+func (s *MemoryStore) apply() {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	s.mu.Lock()
+	queue := s.queue
+	s.queue = nil
+	s.mu.Unlock()
+	if len(queue) == 0 {
+		return
 	}
+	txn := s.db.Txn(true)
+	for _, c := range queue {
+		if c.insert {
+			_ = txn.Insert(pinTable, c.r) // cannot fail: the schema's indexer reads plain string fields
+		} else {
+			_ = txn.Delete(pinTable, c.r) // not found: inserted and removed in one batch is fine
+		}
+	}
+	txn.Commit()
 }
 
-// Touch implements Store: one lock-free read and an atomic store, no write transaction.
+// Touch implements Store: one sharded-map read and an atomic store, no write transaction.
 func (s *MemoryStore) Touch(sid string) {
 	if r := s.find(sid); r != nil {
 		r.lastSeen.Store(s.now().UnixNano())
@@ -140,19 +177,19 @@ func (s *MemoryStore) SetTransport(_ context.Context, sid, transport string) err
 
 // Unpin implements Store.
 func (s *MemoryStore) Unpin(_ context.Context, sid string) (bool, error) {
-	txn := s.db.Txn(true)
-	defer txn.Abort()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	r := s.index.get(sid)
 	if r == nil {
 		return false, nil
 	}
-	s.delete(txn, r)
-	txn.Commit()
+	s.removeLocked(r)
 	return !r.expired(s.now().UnixNano()), nil
 }
 
 // List implements Store. Pins come ordered by pool, node and sid; the cursor is the last one returned.
 func (s *MemoryStore) List(_ context.Context, opts ListOptions) (Page, error) {
+	s.apply()
 	from, err := decodeCursor(opts.Cursor)
 	if err != nil {
 		return Page{}, err
@@ -241,23 +278,28 @@ func (s *MemoryStore) Close() error {
 	return nil
 }
 
-func (s *MemoryStore) sweepLoop(every time.Duration) {
+func (s *MemoryStore) background(sweepEvery time.Duration) {
 	defer close(s.done)
-	tick := time.NewTicker(every)
-	defer tick.Stop()
+	apply := time.NewTicker(applyEvery)
+	sweep := time.NewTicker(sweepEvery)
+	defer apply.Stop()
+	defer sweep.Stop()
 	for {
 		select {
 		case <-s.stop:
+			s.apply()
 			return
-		case <-tick.C:
+		case <-apply.C:
+			s.apply()
+		case <-sweep.C:
 			s.Sweep()
 		}
 	}
 }
 
-// Sweep removes expired pins, in write transactions of at most sweepBatch deletions. It returns how
-// many it removed.
+// Sweep removes expired pins and returns how many it removed.
 func (s *MemoryStore) Sweep() int {
+	s.apply()
 	now := s.now().UnixNano()
 	var expired []*record
 	it, err := s.db.Txn(false).Get(pinTable, indexNode)
@@ -270,17 +312,14 @@ func (s *MemoryStore) Sweep() int {
 		}
 	}
 	removed := 0
-	for len(expired) > 0 {
-		n := min(len(expired), sweepBatch)
-		txn := s.db.Txn(true)
-		for _, r := range expired[:n] {
-			if r.expired(now) { // touched since the scan: keep it
-				s.delete(txn, r)
-				removed++
-			}
+	s.mu.Lock()
+	for _, r := range expired {
+		if s.index.get(r.SID) == r && r.expired(now) { // still this pin, and not touched since the scan
+			s.removeLocked(r)
+			removed++
 		}
-		txn.Commit()
-		expired = expired[n:]
 	}
+	s.mu.Unlock()
+	s.apply()
 	return removed
 }
