@@ -42,6 +42,7 @@ type RedisStore struct {
 	pending map[string]Pin           // pins made while Redis was unreachable, written when it answers
 	counts  map[string]map[string]int
 	countAt time.Time
+	epoch   string // the dataset's epoch as last seen: a new one means Redis lost its data
 
 	stop chan struct{}
 	done chan struct{}
@@ -90,6 +91,9 @@ func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) *RedisStore {
 		touched: map[string]time.Duration{}, pending: map[string]Pin{},
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), opts.OpTimeout)
+	s.dataLost(ctx) // records the dataset's epoch (Redis may well be down now: then at the first flush)
+	cancel()
 	go s.background()
 	return s
 }
@@ -101,6 +105,7 @@ func (s *RedisStore) nodeKey(pool, node, kind string) string {
 	return s.prefix + "n:{" + pool + sep + node + "}:" + kind
 }
 func (s *RedisStore) nodesKey() string { return s.prefix + "nodes" }
+func (s *RedisStore) epochKey() string { return s.prefix + "epoch" }
 
 func encodePin(p Pin) string {
 	return strings.Join([]string{p.Pool, p.Node, p.Transport, strconv.Itoa(p.EIO), p.ClientAddr,
@@ -538,9 +543,35 @@ func (s *RedisStore) lastSeen(sid string, p Pin) int64 {
 	return p.LastSeen.UnixNano()
 }
 
-// refresh extends the lifetimes of touched sids. A sid whose key is missing although this instance
-// still routes it (Redis restarted without its data, or lost writes in a failover) is written back
-// from the cache, so the table converges to the live sessions again.
+// currentEpoch returns the dataset's epoch, creating it if there is none. The epoch key is written
+// once per dataset and never deleted by sidpin: if it is gone, or different from what this instance
+// saw before, Redis lost its data (restarted without persistence, flushed, a lossy failover).
+func (s *RedisStore) currentEpoch(ctx context.Context) (string, error) {
+	if err := s.rdb.SetNX(ctx, s.epochKey(), newEpoch(), 0).Err(); err != nil {
+		return "", err
+	}
+	return s.rdb.Get(ctx, s.epochKey()).Result()
+}
+
+func newEpoch() string { return strconv.FormatInt(time.Now().UnixNano(), 36) }
+
+// dataLost reports whether Redis lost its data since this instance last looked (the first look
+// only records the epoch).
+func (s *RedisStore) dataLost(ctx context.Context) bool {
+	epoch, err := s.currentEpoch(ctx)
+	if err != nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lost := s.epoch != "" && s.epoch != epoch
+	s.epoch = epoch
+	return lost
+}
+
+// refresh extends the lifetimes of touched sids. A touched sid whose key is missing was either
+// unpinned by another instance (the session ended: forget it here too) or lost with Redis's data (a
+// new epoch: write it back from the cache, so the table converges to the live sessions again).
 func (s *RedisStore) refresh(ctx context.Context, touched map[string]time.Duration) error {
 	if len(touched) == 0 {
 		return nil
@@ -556,16 +587,23 @@ func (s *RedisStore) refresh(ctx context.Context, touched map[string]time.Durati
 	if _, err := pipe.Exec(ctx); err != nil {
 		return err
 	}
+	lost := s.dataLost(ctx)
 	for sid, cmd := range expires {
 		if cmd.Val() {
 			continue
 		}
-		if r := s.cached(sid); r != nil {
-			p := r.pin()
-			if s.rdb.SetNX(ctx, s.sidKey(sid), encodePin(p), p.TTL).Val() {
-				s.indexPin(ctx, p)
-				s.log.Info("pin restored in redis from this instance's cache", "sid", sid, "node", p.Node)
-			}
+		r := s.cached(sid)
+		if r == nil {
+			continue
+		}
+		if !lost {
+			s.forget(sid) // unpinned elsewhere: the session is over
+			continue
+		}
+		p := r.pin()
+		if s.rdb.SetNX(ctx, s.sidKey(sid), encodePin(p), p.TTL).Val() {
+			s.indexPin(ctx, p)
+			s.log.Info("redis lost its data: pin restored from this instance's cache", "sid", sid, "node", p.Node)
 		}
 	}
 	return nil

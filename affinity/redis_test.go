@@ -77,7 +77,12 @@ func TestRedisStoreRestoresPinsAfterDataLoss(t *testing.T) {
 	if _, _, err := a.Pin(ctx, affinity.Pin{SID: "kept", Pool: "chat", Node: "n1", TTL: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
-	if err := rdb.Del(ctx, prefix+"p:kept").Err(); err != nil { // what a restart without persistence does
+	// What a restart without persistence does to this store's keys: all of them are gone, the epoch too.
+	keys, err := rdb.Keys(ctx, prefix+"*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("keys of the store: %v %v", keys, err)
+	}
+	if err := rdb.Del(ctx, keys...).Err(); err != nil {
 		t.Fatal(err)
 	}
 	a.Touch("kept")
@@ -113,5 +118,36 @@ func TestRedisStoreOnCluster(t *testing.T) {
 	})
 	if err != nil || masters.Load() < 2 {
 		t.Fatalf("keys on %d masters (%v): sids do not spread over the cluster", masters.Load(), err)
+	}
+}
+
+// TestRedisStoreDoesNotResurrectUnpinnedSessions: a session unpinned by one instance stays unpinned
+// although another instance still has it cached and touched it.
+func TestRedisStoreDoesNotResurrectUnpinnedSessions(t *testing.T) {
+	addr := testredis.Addr(t)
+	prefix := fmt.Sprintf("noresurrect:%d:", time.Now().UnixNano())
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { rdb.Close() })
+	mk := func() *affinity.RedisStore {
+		s := affinity.NewRedisStore(rdb, affinity.RedisOptions{Prefix: prefix, OpTimeout: time.Second, FlushEvery: 50 * time.Millisecond})
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := mk(), mk()
+	ctx := context.Background()
+	if _, _, err := a.Pin(ctx, affinity.Pin{SID: "ended", Pool: "chat", Node: "n1", TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	a.Touch("ended")
+	if ok, err := b.Unpin(ctx, "ended"); !ok || err != nil {
+		t.Fatalf("b.Unpin: %v %v", ok, err)
+	}
+	a.Touch("ended")
+	time.Sleep(300 * time.Millisecond) // several flushes of a
+	if n, _ := rdb.Exists(ctx, prefix+"p:ended").Result(); n != 0 {
+		t.Fatal("instance a wrote back a pin that b had unpinned")
+	}
+	if _, ok, _ := a.Lookup(ctx, "ended"); ok {
+		t.Fatal("instance a still routes an ended session after its refresh saw it gone")
 	}
 }
