@@ -410,3 +410,19 @@ func TestManyConcurrentSessions(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestSlowWebSocketClientIsDisconnected(t *testing.T) {
+	n := startNode(t, NodeConfig{Conformance: true})
+	n.echo.cfg.MaxQueuedPackets = 10
+	c := dialWS(t, wsURL(n.base)+"/engine.io/?EIO=4&transport=websocket")
+	_, open := readFrame(t, c)
+	s := n.echo.lookup(parseOpenPacket(t, open).SID)
+	burst := make([]enginePacket, 11)
+	for i := range burst {
+		burst[i] = engineIOMessage("x")
+	}
+	if err := s.Send(burst...); err != ErrSessionClosed {
+		t.Fatalf("a burst over the bound: %v, want ErrSessionClosed", err)
+	}
+	expectClosed(t, c, 2*time.Second)
+}

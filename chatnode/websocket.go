@@ -19,17 +19,22 @@ type wsFrame struct {
 }
 
 // wsTransport owns one WebSocket: a bounded queue drained by one writer goroutine, so that a slow
-// client fills its own queue (and is disconnected) instead of blocking the sender.
+// client fills its own queue (and is disconnected) instead of blocking the sender. The queue is a
+// slice that grows only as frames wait: an idle session holds no queue memory (a buffered channel
+// of the bound would hold 32 KiB per session).
 type wsTransport struct {
 	conn     *websocket.Conn
-	out      chan wsFrame
+	limit    int
+	mu       sync.Mutex
+	queue    []wsFrame
+	wake     chan struct{} // capacity 1: frames are waiting
 	done     chan struct{} // closed by shutdown
 	finished chan struct{} // closed when writeLoop has returned
 	stopOnce sync.Once
 }
 
-func newWSTransport(conn *websocket.Conn, queue int) *wsTransport {
-	return &wsTransport{conn: conn, out: make(chan wsFrame, queue), done: make(chan struct{}), finished: make(chan struct{})}
+func newWSTransport(conn *websocket.Conn, limit int) *wsTransport {
+	return &wsTransport{conn: conn, limit: limit, wake: make(chan struct{}, 1), done: make(chan struct{}), finished: make(chan struct{})}
 }
 
 // enqueue encodes packets into frames; false means the queue is full (or the transport is closed).
@@ -39,6 +44,11 @@ func (t *wsTransport) enqueue(ver engineio.Version, pkts []engineio.Packet) bool
 		return false
 	default:
 	}
+	t.mu.Lock()
+	if len(t.queue)+len(pkts) > t.limit {
+		t.mu.Unlock()
+		return false
+	}
 	for _, p := range pkts {
 		f := wsFrame{binary: p.Binary}
 		if p.Binary {
@@ -46,13 +56,23 @@ func (t *wsTransport) enqueue(ver engineio.Version, pkts []engineio.Packet) bool
 		} else {
 			f.data = engineio.AppendPacket(nil, p)
 		}
-		select {
-		case t.out <- f:
-		default:
-			return false
-		}
+		t.queue = append(t.queue, f)
+	}
+	t.mu.Unlock()
+	select {
+	case t.wake <- struct{}{}:
+	default:
 	}
 	return true
+}
+
+// take returns the waiting frames and empties the queue.
+func (t *wsTransport) take() []wsFrame {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	frames := t.queue
+	t.queue = nil
+	return frames
 }
 
 // shutdown asks the writer to flush what is queued, send a close frame and close the connection.
@@ -65,30 +85,27 @@ func (t *wsTransport) writeLoop() {
 	defer t.conn.Close()
 	for {
 		select {
-		case f := <-t.out:
-			if t.write(f) != nil {
+		case <-t.wake:
+			if !t.writeAll(t.take()) {
 				return
 			}
 		case <-t.done:
-			t.flush()
+			if t.writeAll(t.take()) {
+				msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+				_ = t.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+			}
 			return
 		}
 	}
 }
 
-func (t *wsTransport) flush() {
-	for {
-		select {
-		case f := <-t.out:
-			if t.write(f) != nil {
-				return
-			}
-		default:
-			msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
-			_ = t.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-			return
+func (t *wsTransport) writeAll(frames []wsFrame) bool {
+	for _, f := range frames {
+		if t.write(f) != nil {
+			return false
 		}
 	}
+	return true
 }
 
 func (t *wsTransport) write(f wsFrame) error {
