@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sidpin/sidpin/engineio"
+	"github.com/sidpin/sidpin/internal/eioanswer"
 )
 
 // EngineConfig configures one Engine.IO endpoint. Zero fields take Node's defaults.
@@ -139,19 +140,9 @@ func newSID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// writeError answers like an Engine.IO server: JSON {"code","message"}, 403 for Forbidden, else 400.
-// A refused WebSocket upgrade gets a plain-text 400 with the message, as Node writes it.
+// writeError answers like an Engine.IO server (see package eioanswer).
 func writeError(ctx *fasthttp.RequestCtx, code int, upgrade bool) {
-	if upgrade {
-		ctx.SetStatusCode(fasthttp.StatusBadRequest)
-		ctx.SetContentType("text/html")
-		ctx.SetConnectionClose()
-		ctx.SetBodyString(engineio.ErrorMessage(code))
-		return
-	}
-	ctx.SetStatusCode(engineio.ErrorStatus(code))
-	ctx.SetContentType("application/json")
-	ctx.SetBody(engineio.ErrorBody(code))
+	eioanswer.Write(ctx, code, upgrade)
 }
 
 // Short names of the Engine.IO error codes used by the engine.

@@ -15,6 +15,7 @@ import (
 	"github.com/sidpin/sidpin/backends"
 	"github.com/sidpin/sidpin/configs"
 	"github.com/sidpin/sidpin/engineio"
+	"github.com/sidpin/sidpin/internal/eioanswer"
 	"github.com/sidpin/sidpin/upgrade"
 )
 
@@ -127,17 +128,7 @@ func (p *Proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 // writeUnknownSID answers exactly like an Engine.IO server that does not know the sid: JSON 400 code 1
 // (JSONP requests too, as Node does), or a plain-text 400 that closes a WebSocket upgrade.
 func writeUnknownSID(ctx *fasthttp.RequestCtx, r request) {
-	code := engineio.ErrCodeUnknownSID
-	if r.upgrade {
-		ctx.SetStatusCode(fasthttp.StatusBadRequest)
-		ctx.SetContentType("text/html")
-		ctx.SetConnectionClose()
-		ctx.SetBodyString(engineio.ErrorMessage(code))
-		return
-	}
-	ctx.SetStatusCode(engineio.ErrorStatus(code))
-	ctx.SetContentType("application/json")
-	ctx.SetBody(engineio.ErrorBody(code))
+	eioanswer.Write(ctx, engineio.ErrCodeUnknownSID, r.upgrade)
 }
 
 // servePlain proxies a request that is not Engine.IO (a page, an asset, a health check) to a node.
@@ -147,7 +138,7 @@ func (p *Proxy) servePlain(ctx *fasthttp.RequestCtx, pool *backends.Pool) {
 		ctx.Error("sidpin: no chat node is available", fasthttp.StatusServiceUnavailable)
 		return
 	}
-	if r := classify("", nil, ctx.QueryArgs(), &ctx.Request.Header); r.upgrade {
+	if isUpgrade(&ctx.Request.Header) {
 		p.relayUpgrade(ctx, node, upgrade.Hooks{})
 		return
 	}

@@ -178,9 +178,13 @@ func writeUpgradeRequest(b *bytes.Buffer, req *fasthttp.Request) {
 // requestBuffers hold the upgrade requests being written to nodes: no garbage per upgrade.
 var requestBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// upgradeSkipped are the client headers not copied into the node's upgrade request (Host, Connection
+// and Upgrade are written first; the rest are hop-by-hop or would enable compression).
+var upgradeSkipped = []string{"Host", "Connection", "Upgrade", "Sec-Websocket-Extensions", "Proxy-Connection",
+	"Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Proxy-Authorization", "Content-Length"}
+
 func skipUpgradeHeader(name []byte) bool {
-	for _, skip := range []string{"Host", "Connection", "Upgrade", "Sec-Websocket-Extensions", "Proxy-Connection",
-		"Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Proxy-Authorization", "Content-Length"} {
+	for _, skip := range upgradeSkipped {
 		if bytes.EqualFold(name, []byte(skip)) {
 			return true
 		}
