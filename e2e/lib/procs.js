@@ -29,15 +29,22 @@ function freePort() {
   });
 }
 
-// start launches a long-running binary; stop it with proc.stop(). Output is kept for failure messages.
+// start launches a long-running binary of the project; stop it with proc.stop().
 function start(name, args) {
-  const child = spawn(bin(name), args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  return startCommand(bin(name), args);
+}
+
+// startCommand launches any long-running command; stop it with proc.stop() (SIGTERM, then SIGKILL
+// after 5 s). Output is kept for failure messages; alive() tells whether it still runs.
+function startCommand(command, args) {
+  const child = spawn(command, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (d) => { output += d; });
   child.stderr.on('data', (d) => { output += d; });
   return {
     child,
     output: () => output,
+    alive: () => child.exitCode === null && child.signalCode === null,
     stop: () => new Promise((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) return resolve();
       child.once('exit', resolve);
@@ -47,4 +54,4 @@ function start(name, args) {
   };
 }
 
-module.exports = { bin, runSync, start, freePort, REPO };
+module.exports = { bin, runSync, start, startCommand, freePort, REPO };

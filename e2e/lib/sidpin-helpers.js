@@ -2,10 +2,9 @@
 // Helpers of the sidpin end-to-end tests: start sidpin (quick start: -listen / -to) in front of chat
 // nodes, start the official Node socket.io servers (e2e/lib/node-chat-server.js) as children, and
 // socket.io-client v4 clients that record every error, with bounded waits everywhere.
-const { spawn } = require('node:child_process');
 const http = require('node:http');
 const path = require('node:path');
-const { start, freePort, runSync, REPO } = require('./procs');
+const { start, startCommand, freePort, runSync } = require('./procs');
 const { redisAddr, uniqueChannel, sleep, httpGet, startCluster, Inbox, withTimeout } = require('./chat-cluster');
 
 const SESSION_UNKNOWN = '{"code":1,"message":"Session ID unknown"}';
@@ -28,8 +27,26 @@ function requireQuickStart() {
   }
 }
 
-async function alive(proc) {
-  return proc.child.exitCode === null && proc.child.signalCode === null;
+// waitProxying waits (≤ 10 s) until GET /healthz through sidpin answers 200 (proxied plainly to some
+// node); on failure it stops sidpin and throws with its output and whatever context describes it.
+async function waitProxying(sp, context) {
+  const { proc } = sp;
+  const deadline = Date.now() + 10000;
+  let last = 'no answer';
+  for (let i = 0; i < 200 && Date.now() < deadline; i++) {
+    if (!proc.alive()) {
+      throw new Error(`sidpin instance ${sp.name} exited (code ${proc.child.exitCode}, signal ${proc.child.signalCode}) before answering; ` +
+        `${context}output:\n${proc.output()}`);
+    }
+    try {
+      const r = await httpGet(`${sp.url}/healthz`, 1000);
+      if (r.status === 200) return sp;
+      last = `${r.status} ${r.body.slice(0, 200)}`;
+    } catch (err) { last = err.message; }
+    await sleep(50);
+  }
+  await proc.stop();
+  throw new Error(`sidpin instance ${sp.name} did not proxy GET /healthz with 200 within 10 s (last: ${last}); ${context}output:\n${proc.output()}`);
 }
 
 // startSidpin runs `sidpin -listen 127.0.0.1:PORT -to URL1,URL2,…` and waits (≤ 10 s) until a plain
@@ -40,22 +57,7 @@ async function startSidpin(nodes, { extraArgs = [] } = {}) {
   const args = ['-listen', `127.0.0.1:${port}`, '-to', nodes.map((n) => n.url).join(','), ...extraArgs];
   const proc = start('sidpin', args);
   const sp = { name: 'sidpin', port, proc, url: `http://127.0.0.1:${port}`, args };
-  const deadline = Date.now() + 10000;
-  let last = 'no answer';
-  for (let i = 0; i < 200 && Date.now() < deadline; i++) {
-    if (!(await alive(proc))) {
-      throw new Error(`sidpin exited (code ${proc.child.exitCode}, signal ${proc.child.signalCode}) before answering; ` +
-        `args ${args.join(' ')}; output:\n${proc.output()}`);
-    }
-    try {
-      const r = await httpGet(`${sp.url}/healthz`, 1000);
-      if (r.status === 200) return sp;
-      last = `${r.status} ${r.body.slice(0, 200)}`;
-    } catch (err) { last = err.message; }
-    await sleep(50);
-  }
-  await proc.stop();
-  throw new Error(`sidpin did not proxy GET /healthz with 200 within 10 s (last: ${last}); args ${args.join(' ')}; output:\n${proc.output()}`);
+  return waitProxying(sp, `args ${args.join(' ')}; `);
 }
 
 // startNodeServer starts e2e/lib/node-chat-server.js (official socket.io@4 + redis adapter) and waits
@@ -66,28 +68,15 @@ async function startNodeServer(name, { redis, prefix, eio3 = false, compressThre
     '--redis', redis, '--channel-prefix', prefix];
   if (eio3) args.push('--eio3');
   if (compressThreshold !== null) args.push('--compress-threshold', String(compressThreshold));
-  const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  let ready = false;
-  child.stdout.on('data', (d) => { output += d; if (/^ready port=/m.test(output)) ready = true; });
-  child.stderr.on('data', (d) => { output += d; });
-  const proc = {
-    child,
-    output: () => output,
-    stop: () => new Promise((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      child.once('exit', resolve);
-      child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), 5000).unref();
-    }),
-  };
+  const proc = startCommand(process.execPath, args);
+  const ready = () => /^ready port=/m.test(proc.output());
   const node = { name, port, proc, url: `http://127.0.0.1:${port}` };
   const deadline = Date.now() + 10000;
   for (let i = 0; i < 400 && Date.now() < deadline; i++) {
-    if (!(await alive(proc))) {
-      throw new Error(`node-chat-server ${name} exited (code ${child.exitCode}) before it was ready; args ${args.join(' ')}; output:\n${output}`);
+    if (!proc.alive()) {
+      throw new Error(`node-chat-server ${name} exited (code ${proc.child.exitCode}) before it was ready; args ${args.join(' ')}; output:\n${proc.output()}`);
     }
-    if (ready) {
+    if (ready()) {
       try {
         const r = await httpGet(`${node.url}/healthz`, 1000);
         if (r.status === 200) return node;
@@ -96,7 +85,7 @@ async function startNodeServer(name, { redis, prefix, eio3 = false, compressThre
     await sleep(25);
   }
   await proc.stop();
-  throw new Error(`node-chat-server ${name} was not ready within 10 s; output:\n${output}`);
+  throw new Error(`node-chat-server ${name} was not ready within 10 s; output:\n${proc.output()}`);
 }
 
 // startNodeCluster starts the named Node socket.io servers on the test Redis with one private key prefix.
@@ -182,6 +171,6 @@ function rawRequest(url, { method = 'GET', headers = {}, body = null, ms = 5000 
 }
 
 module.exports = {
-  SESSION_UNKNOWN, sidpinHelp, requireQuickStart, startSidpin, startNodeServer, startNodeCluster, startBackends,
+  SESSION_UNKNOWN, sidpinHelp, requireQuickStart, startSidpin, waitProxying, startNodeServer, startNodeCluster, startBackends,
   trackedV4, rawRequest, errText,
 };

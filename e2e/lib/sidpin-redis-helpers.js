@@ -11,6 +11,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { start, freePort } = require('./procs');
 const { sleep, httpGet } = require('./chat-cluster');
+const { waitProxying } = require('./sidpin-helpers');
 
 // ---------------------------------------------------------------------------------------------- config
 
@@ -37,10 +38,6 @@ function writeConfig(opts) {
   return { file, dir, text: fs.readFileSync(file, 'utf8'), remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
-function alive(proc) {
-  return proc.child.exitCode === null && proc.child.signalCode === null;
-}
-
 // startInstance runs `sidpin -config FILE -listen 127.0.0.1:PORT` and waits (≤ 10 s) until GET /healthz
 // (proxied to a node) answers 200 through it.
 async function startInstance(name, configFile, port) {
@@ -48,22 +45,7 @@ async function startInstance(name, configFile, port) {
   const args = ['-config', configFile, '-listen', `127.0.0.1:${p}`];
   const proc = start('sidpin', args);
   const sp = { name, port: p, proc, url: `http://127.0.0.1:${p}`, args };
-  const deadline = Date.now() + 10000;
-  let last = 'no answer';
-  for (let i = 0; i < 200 && Date.now() < deadline; i++) {
-    if (!alive(proc)) {
-      throw new Error(`sidpin ${name} exited (code ${proc.child.exitCode}, signal ${proc.child.signalCode}) before answering; ` +
-        `args ${args.join(' ')}; config:\n${fs.readFileSync(configFile, 'utf8')}output:\n${proc.output()}`);
-    }
-    try {
-      const r = await httpGet(`${sp.url}/healthz`, 1000);
-      if (r.status === 200) return sp;
-      last = `${r.status} ${r.body.slice(0, 200)}`;
-    } catch (err) { last = err.message; }
-    await sleep(50);
-  }
-  await proc.stop();
-  throw new Error(`sidpin ${name} did not proxy GET /healthz with 200 within 10 s (last: ${last}); args ${args.join(' ')}; output:\n${proc.output()}`);
+  return waitProxying(sp, `args ${args.join(' ')}; config:\n${fs.readFileSync(configFile, 'utf8')}`);
 }
 
 // tail is the end of a process's output, for failure messages.
