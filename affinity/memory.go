@@ -253,11 +253,7 @@ func decodeCursor(c string) ([]string, error) {
 func (s *MemoryStore) CountByNode(_ context.Context, pool string) (map[string]int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]int, len(s.counts[pool]))
-	for node, n := range s.counts[pool] {
-		out[node] = n
-	}
-	return out, nil
+	return copyCounts(s.counts[pool]), nil
 }
 
 // Len is the number of pins held, expired ones included until swept.

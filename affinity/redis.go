@@ -440,14 +440,6 @@ func (s *RedisStore) CountByNode(ctx context.Context, pool string) (map[string]i
 	return copyCounts(all[pool]), nil
 }
 
-func copyCounts(m map[string]int) map[string]int {
-	out := make(map[string]int, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
 func (s *RedisStore) readCounts(ctx context.Context) (map[string]map[string]int, error) {
 	nodes, err := s.nodes(ctx, "")
 	if err != nil {

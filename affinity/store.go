@@ -121,3 +121,12 @@ func validatePin(p Pin) error {
 	}
 	return nil
 }
+
+// copyCounts copies per-node counts for a caller (the stores keep their own maps).
+func copyCounts(m map[string]int) map[string]int {
+	out := make(map[string]int, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
