@@ -1,5 +1,4 @@
-// Package admin is the operator HTTP listener: pins (list, look up, kick), nodes (state, session counts,
-// drain), health, readiness and Prometheus metrics, behind a bearer token, on its own address.
-//
-// It must not be reachable from the client-facing listener.
+// Package admin is sidpin's operator listener: the nodes and their sessions, the pins, drain and
+// kick, health and readiness. It listens on its own address, and every route but /healthz needs the
+// bearer token when one is configured.
 package admin

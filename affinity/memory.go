@@ -31,6 +31,8 @@ type MemoryStore struct {
 
 	applyMu sync.Mutex // one memdb writer at a time
 
+	drained map[NodeRef]bool // guarded by mu
+
 	stop chan struct{}
 	done chan struct{}
 }
@@ -71,7 +73,7 @@ func NewMemoryStore(opts MemoryOptions) (*MemoryStore, error) {
 		opts.Now = time.Now
 	}
 	s := &MemoryStore{db: db, index: newLookupIndex(), maxPins: opts.MaxPins, now: opts.Now, counts: map[string]map[string]int{},
-		stop: make(chan struct{}), done: make(chan struct{})}
+		drained: map[NodeRef]bool{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go s.background(opts.SweepEvery)
 	return s, nil
 }
@@ -254,6 +256,41 @@ func (s *MemoryStore) CountByNode(_ context.Context, pool string) (map[string]in
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return copyCounts(s.counts[pool]), nil
+}
+
+// UnpinNode implements Store.
+func (s *MemoryStore) UnpinNode(_ context.Context, pool, node string) (int, error) {
+	now := s.now().UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	removed := 0
+	for _, r := range s.index.removeNode(pool, node) {
+		s.index.put(r) // removeLocked takes it out again, with the counters and the memdb queue
+		s.removeLocked(r)
+		if !r.expired(now) {
+			removed++
+		}
+	}
+	return removed, nil
+}
+
+// SetDrain implements Store.
+func (s *MemoryStore) SetDrain(_ context.Context, ref NodeRef, draining bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if draining {
+		s.drained[ref] = true
+	} else {
+		delete(s.drained, ref)
+	}
+	return nil
+}
+
+// Drained implements Store.
+func (s *MemoryStore) Drained(context.Context) ([]NodeRef, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return sortedRefs(s.drained), nil
 }
 
 // Len is the number of pins held, expired ones included until swept.

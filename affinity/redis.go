@@ -22,6 +22,7 @@ import (
 //	P n:{<pool>␟<node>}:e      sorted set sid -> expiry (ms): live sessions per node, for balancing
 //	P n:{<pool>␟<node>}:l      sorted set sid -> 0: the node's sids in order, for cursor listings
 //	P nodes                    set of "pool␟node" that ever had a pin
+//	P drained                  set of "pool␟node" marked draining at runtime
 //
 // Sid keys carry no hash tag, so they spread over a Cluster; a node's two sets share one tag. The sets
 // are kept best effort beside the sid keys (no cross-slot transactions): the sid key is the truth.
@@ -106,6 +107,7 @@ func (s *RedisStore) nodeKey(pool, node, kind string) string {
 }
 func (s *RedisStore) nodesKey() string { return s.prefix + "nodes" }
 func (s *RedisStore) epochKey() string { return s.prefix + "epoch" }
+func (s *RedisStore) drainedKey() string { return s.prefix + "drained" }
 
 func encodePin(p Pin) string {
 	return strings.Join([]string{p.Pool, p.Node, p.Transport, strconv.Itoa(p.EIO), p.ClientAddr,
@@ -464,6 +466,86 @@ func (s *RedisStore) readCounts(ctx context.Context) (map[string]map[string]int,
 		}
 	}
 	return all, nil
+}
+
+// UnpinNode implements Store: the node's sids are read from its listing set in batches, their keys
+// deleted, then the node's sets. Any instance may do it; twice is harmless.
+func (s *RedisStore) UnpinNode(ctx context.Context, pool, node string) (int, error) {
+	for _, r := range s.cache.removeNode(pool, node) {
+		s.forget(r.SID)
+	}
+	list, expiry := s.nodeKey(pool, node, "l"), s.nodeKey(pool, node, "e")
+	removed := 0
+	for {
+		sids, err := s.rdb.ZRange(ctx, list, 0, unpinBatch-1).Result()
+		if err != nil {
+			return removed, fmt.Errorf("affinity: redis unpin node %s/%s: %w", pool, node, err)
+		}
+		if len(sids) == 0 {
+			break
+		}
+		n, err := s.unpinBatch(ctx, list, expiry, sids)
+		removed += n
+		if err != nil {
+			return removed, fmt.Errorf("affinity: redis unpin node %s/%s: %w", pool, node, err)
+		}
+	}
+	if err := s.rdb.Del(ctx, list, expiry).Err(); err != nil {
+		return removed, fmt.Errorf("affinity: redis unpin node %s/%s: %w", pool, node, err)
+	}
+	return removed, nil
+}
+
+// unpinBatch is how many sids one UnpinNode pipeline deletes.
+const unpinBatch = 500
+
+func (s *RedisStore) unpinBatch(ctx context.Context, list, expiry string, sids []string) (int, error) {
+	pipe := s.rdb.Pipeline()
+	dels := make([]*redis.IntCmd, len(sids))
+	members := make([]any, len(sids))
+	for i, sid := range sids {
+		dels[i] = pipe.Del(ctx, s.sidKey(sid))
+		members[i] = sid
+	}
+	pipe.ZRem(ctx, list, members...)
+	pipe.ZRem(ctx, expiry, members...)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, d := range dels {
+		n += int(d.Val())
+	}
+	return n, nil
+}
+
+// SetDrain implements Store.
+func (s *RedisStore) SetDrain(ctx context.Context, ref NodeRef, draining bool) error {
+	var err error
+	if draining {
+		err = s.rdb.SAdd(ctx, s.drainedKey(), ref.Pool+sep+ref.Node).Err()
+	} else {
+		err = s.rdb.SRem(ctx, s.drainedKey(), ref.Pool+sep+ref.Node).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("affinity: redis set drain %s/%s: %w", ref.Pool, ref.Node, err)
+	}
+	return nil
+}
+
+// Drained implements Store.
+func (s *RedisStore) Drained(ctx context.Context) ([]NodeRef, error) {
+	members, err := s.rdb.SMembers(ctx, s.drainedKey()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("affinity: redis drained nodes: %w", err)
+	}
+	set := make(map[NodeRef]bool, len(members))
+	for _, m := range members {
+		if pool, node, ok := strings.Cut(m, sep); ok {
+			set[NodeRef{Pool: pool, Node: node}] = true
+		}
+	}
+	return sortedRefs(set), nil
 }
 
 // Close implements Store: one last flush, then the background work stops.

@@ -1,8 +1,11 @@
 package affinity
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -68,6 +71,12 @@ func (o ListOptions) matches(p *Pin) bool {
 		(o.Transport == "" || p.Transport == o.Transport) && (o.EIO == 0 || p.EIO == o.EIO)
 }
 
+// NodeRef names one node of one pool.
+type NodeRef struct {
+	Pool string `json:"pool"`
+	Node string `json:"node"`
+}
+
 // Errors of a Store.
 var (
 	ErrFull       = errors.New("affinity: the pin table is full")
@@ -94,6 +103,13 @@ type Store interface {
 	List(ctx context.Context, opts ListOptions) (Page, error)
 	// CountByNode returns the number of live pins of each node of pool that has any.
 	CountByNode(ctx context.Context, pool string) (map[string]int, error)
+	// UnpinNode removes every pin of one node (it went down, or a reload removed it) and returns how
+	// many it removed.
+	UnpinNode(ctx context.Context, pool, node string) (int, error)
+	// SetDrain marks a node draining, or not, for every sidpin instance sharing the table.
+	SetDrain(ctx context.Context, ref NodeRef, draining bool) error
+	// Drained returns the nodes marked draining with SetDrain.
+	Drained(ctx context.Context) ([]NodeRef, error)
 	// Close stops background work.
 	Close() error
 }
@@ -128,5 +144,16 @@ func copyCounts(m map[string]int) map[string]int {
 	for k, v := range m {
 		out[k] = v
 	}
+	return out
+}
+
+func sortedRefs(set map[NodeRef]bool) []NodeRef {
+	out := make([]NodeRef, 0, len(set))
+	for r := range set {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b NodeRef) int {
+		return cmp.Or(strings.Compare(a.Pool, b.Pool), strings.Compare(a.Node, b.Node))
+	})
 	return out
 }

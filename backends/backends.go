@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,22 +17,35 @@ import (
 	"github.com/sidpin/sidpin/configs"
 )
 
-// Node is one chat node and the HTTP client that talks to it.
+// Node is one chat node and the HTTP client that talks to it. A reload keeps the Node of a pool/name
+// whose URL did not change, with its connections, state and counters.
 type Node struct {
-	Pool   string
-	Name   string
-	Addr   string // host:port to dial
-	TLS    bool
-	Weight int
+	Pool string
+	Name string
+	URL  string
+	Addr string // host:port to dial
+	TLS  bool
 	// Client sends polling and plain requests to the node. It never retries: a polling GET can take
 	// packets off the node, so a request that may have reached it must not be sent twice.
 	Client *fasthttp.HostClient
 
-	draining atomic.Bool
-	downTill atomic.Int64 // unix nanos; passive health: the node failed a dial or request until then
+	weight    atomic.Int64
+	cfgDrain  atomic.Bool // drain: true in the config
+	rtDrain   atomic.Bool // drained at runtime (admin API), shared through the pin store
+	removed   atomic.Bool // a reload removed it; it serves its last sessions
+	down      atomic.Bool // mirrors health.down for the request path
+	failing   atomic.Bool // a passive failure since the last success: ObserveSuccess has work to do
+	avoidTill atomic.Int64
 	// handshakes counts sessions picked for this node whose pin is not stored yet, so a burst of
 	// concurrent handshakes spreads instead of piling onto the node that looked emptiest.
 	handshakes atomic.Int64
+	changes    atomic.Int64 // state changes since the node was created
+
+	health  health
+	check   atomic.Pointer[configs.Health]
+	prober  *fasthttp.HostClient // active HTTP checks, apart from the traffic's connections
+	stateMu sync.Mutex           // one transition at a time, so each change is reported once
+	notify  func(Change)
 }
 
 // BeginHandshake counts a new session on its way to the node; EndHandshake must follow once its
@@ -41,19 +55,94 @@ func (n *Node) BeginHandshake() { n.handshakes.Add(1) }
 // EndHandshake ends what BeginHandshake started.
 func (n *Node) EndHandshake() { n.handshakes.Add(-1) }
 
-// Draining reports whether the node takes no new sessions.
-func (n *Node) Draining() bool { return n.draining.Load() }
+// Weight is the node's share of new sessions relative to its pool's other nodes.
+func (n *Node) Weight() int { return int(n.weight.Load()) }
 
-// SetDraining marks the node draining (no new sessions) or not.
-func (n *Node) SetDraining(v bool) { n.draining.Store(v) }
+// Draining reports whether the node takes no new sessions by an operator's choice (config or runtime).
+func (n *Node) Draining() bool { return n.cfgDrain.Load() || n.rtDrain.Load() }
+
+// Down reports whether the node failed its checks: requests of its sessions must not wait on it.
+func (n *Node) Down() bool { return n.down.Load() }
+
+// State is the node's state as operators see it.
+func (n *Node) State() string {
+	switch {
+	case n.down.Load():
+		return StateDown
+	case n.removed.Load():
+		return StateRemoved
+	case n.Draining():
+		return StateDraining
+	}
+	return StateUp
+}
+
+// StateChanges is how many times the node's state changed.
+func (n *Node) StateChanges() int64 { return n.changes.Load() }
+
+// Health returns what the checks last saw.
+func (n *Node) Health() HealthDetail { return n.health.detail() }
 
 // Usable reports whether the node may receive a new session now.
 func (n *Node) Usable(now time.Time) bool {
-	return !n.draining.Load() && now.UnixNano() >= n.downTill.Load()
+	return !n.down.Load() && !n.removed.Load() && !n.Draining() && now.UnixNano() >= n.avoidTill.Load()
 }
 
-// MarkFailed takes the node out of the choice of new sessions for d (a passive health check).
-func (n *Node) MarkFailed(d time.Duration) { n.downTill.Store(time.Now().Add(d).UnixNano()) }
+// SetRuntimeDrain marks the node draining, or not, at runtime.
+func (n *Node) SetRuntimeDrain(v bool, reason string) {
+	n.transition(reason, func() { n.rtDrain.Store(v) })
+}
+
+// ObserveFailure counts a failed connection or request to the node against it (a passive check).
+// A connection the node refused also keeps new sessions off it for a moment, before fall is reached.
+func (n *Node) ObserveFailure(err error, refused bool) {
+	if refused {
+		n.avoidTill.Store(time.Now().Add(avoidAfterRefusal).UnixNano())
+	}
+	n.failing.Store(true)
+	n.observe(err, time.Now())
+}
+
+// ObserveSuccess clears the passive failures counted so far. It costs one atomic load when there
+// were none, as it runs on every proxied request.
+func (n *Node) ObserveSuccess() {
+	if n.failing.Load() && n.failing.Swap(false) {
+		n.observe(nil, time.Now())
+	}
+}
+
+// avoidAfterRefusal keeps new sessions off a node that refused a connection while its failures add up.
+const avoidAfterRefusal = time.Second
+
+// observe feeds one check result to the health state machine.
+func (n *Node) observe(err error, now time.Time) {
+	h := n.check.Load()
+	reason := "checks passed"
+	if err != nil {
+		reason = err.Error()
+	}
+	n.transition(reason, func() {
+		if n.health.observe(err, h.Rise, h.Fall, now) {
+			n.down.Store(!n.down.Load())
+		}
+	})
+}
+
+// transition applies change and reports the state change it made, if any, exactly once.
+func (n *Node) transition(reason string, change func()) {
+	n.stateMu.Lock()
+	from := n.State()
+	change()
+	to := n.State()
+	n.stateMu.Unlock()
+	if from == to {
+		return
+	}
+	n.changes.Add(1)
+	if n.notify != nil {
+		n.notify(Change{Node: n, From: from, To: to, Reason: reason, EndSessions: to == StateDown})
+	}
+}
 
 // Pool is a group of interchangeable nodes serving one host and path prefix.
 type Pool struct {
@@ -89,7 +178,7 @@ func (p *Pool) Pick(counts map[string]int, now time.Time) (*Node, error) {
 		if p.Policy == configs.BalanceRoundRobin {
 			return n, nil
 		}
-		load := float64(counts[n.Name]+int(n.handshakes.Load())) / float64(n.Weight)
+		load := float64(counts[n.Name]+int(n.handshakes.Load())) / float64(n.Weight())
 		if best == nil || load < bestLoad {
 			best, bestLoad = n, load
 		}
@@ -117,28 +206,44 @@ type Options struct {
 	MaxHeaderBytes  int
 }
 
-// New builds the pools of cfg.
+// New builds the pools of cfg with new nodes (a Manager reuses nodes across reloads).
 func New(cfg *configs.Config) (*Set, error) {
-	opts := Options{
+	return build(cfg, nil)
+}
+
+func clientOptions(cfg *configs.Config) Options {
+	return Options{
 		MaxConnsPerNode: cfg.Limits.MaxConnections,
 		DialTimeout:     cfg.Timeouts.UpstreamDial.D(),
 		ResponseTimeout: cfg.Timeouts.UpstreamResponse.D(),
 		MaxBodyBytes:    cfg.Limits.MaxBodyBytes,
 		MaxHeaderBytes:  cfg.Limits.MaxHeaderBytes,
 	}
+}
+
+// build makes the pools of cfg. reuse, when set, returns the existing node to keep for a configured
+// one (already updated to the new config), or nil for a new node.
+func build(cfg *configs.Config, reuse func(pc *configs.Pool, nc configs.Node) *Node) (*Set, error) {
+	opts := clientOptions(cfg)
 	s := &Set{}
-	for _, pc := range cfg.Pools {
+	for i := range cfg.Pools {
+		pc := &cfg.Pools[i]
 		pool := &Pool{
 			Name: pc.Name, Host: strings.ToLower(pc.Match.Host), PathPrefix: pc.Match.PathPrefix,
 			EngineIOPath: withSlash(pc.EngineIOPath), Policy: pc.Balance, byName: map[string]*Node{},
 		}
 		for _, nc := range pc.Nodes {
-			n, err := newNode(pc.Name, nc, opts)
-			if err != nil {
-				return nil, fmt.Errorf("pool %s node %s: %w", pc.Name, nc.Name, err)
+			var n *Node
+			if reuse != nil {
+				n = reuse(pc, nc)
 			}
-			pool.Nodes = append(pool.Nodes, n)
-			pool.byName[n.Name] = n
+			if n == nil {
+				var err error
+				if n, err = newNode(pc, nc, opts); err != nil {
+					return nil, fmt.Errorf("pool %s node %s: %w", pc.Name, nc.Name, err)
+				}
+			}
+			pool.add(n)
 		}
 		s.Pools = append(s.Pools, pool)
 	}
@@ -153,6 +258,21 @@ func New(cfg *configs.Config) (*Set, error) {
 	return s, nil
 }
 
+func (p *Pool) add(n *Node) {
+	p.Nodes = append(p.Nodes, n)
+	p.byName[n.Name] = n
+}
+
+// Pool returns the pool of that name, or nil.
+func (s *Set) Pool(name string) *Pool {
+	for _, p := range s.Pools {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
 func withSlash(p string) string {
 	if strings.HasSuffix(p, "/") {
 		return p
@@ -160,7 +280,7 @@ func withSlash(p string) string {
 	return p + "/"
 }
 
-func newNode(pool string, nc configs.Node, o Options) (*Node, error) {
+func newNode(pc *configs.Pool, nc configs.Node, o Options) (*Node, error) {
 	u, err := url.Parse(nc.URL)
 	if err != nil {
 		return nil, err
@@ -174,8 +294,12 @@ func newNode(pool string, nc configs.Node, o Options) (*Node, error) {
 		}
 		addr = net.JoinHostPort(u.Hostname(), port)
 	}
-	n := &Node{Pool: pool, Name: nc.Name, Addr: addr, TLS: tls, Weight: nc.Weight}
-	n.SetDraining(nc.Drain)
+	n := &Node{Pool: pc.Name, Name: nc.Name, URL: nc.URL, Addr: addr, TLS: tls}
+	n.weight.Store(int64(nc.Weight))
+	n.cfgDrain.Store(nc.Drain)
+	check := pc.Health
+	n.check.Store(&check)
+	n.prober = newProber(addr, tls, o.DialTimeout)
 	dialTimeout := o.DialTimeout
 	n.Client = &fasthttp.HostClient{
 		Addr:               addr,

@@ -1,6 +1,7 @@
 package backends
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"testing"
@@ -88,18 +89,24 @@ func TestPickSpreadsByWeight(t *testing.T) {
 func TestPickSkipsDrainingAndFailedNodes(t *testing.T) {
 	s := testSet(t, `pools: [{name: p, nodes: [{name: a, url: "http://h:1"}, {name: b, url: "http://h:2", drain: true}, {name: c, url: "http://h:3"}]}]`)
 	p := s.Pools[0]
-	p.Node("c").MarkFailed(time.Minute)
+	p.Node("c").ObserveFailure(errors.New("connection refused"), true)
 	for i := 0; i < 10; i++ {
 		if n, _ := p.Pick(nil, time.Now()); n.Name != "a" {
 			t.Fatalf("picked %s", n.Name)
 		}
 	}
-	p.Node("a").SetDraining(true)
+	p.Node("a").SetRuntimeDrain(true, "test")
 	if _, err := p.Pick(nil, time.Now()); err != ErrNoNode {
 		t.Fatalf("want ErrNoNode, got %v", err)
 	}
-	if n, err := p.Pick(nil, time.Now().Add(2*time.Minute)); err != nil || n.Name != "c" {
-		t.Fatalf("a failed node comes back after its time: %v %v", n, err)
+	if n, err := p.Pick(nil, time.Now().Add(2*avoidAfterRefusal)); err != nil || n.Name != "c" {
+		t.Fatalf("a node that refused a connection is tried again after a moment: %v %v", n, err)
+	}
+	for i := 0; i < 3; i++ { // fall: 3
+		p.Node("c").ObserveFailure(errors.New("connection refused"), true)
+	}
+	if _, err := p.Pick(nil, time.Now().Add(time.Hour)); err != ErrNoNode {
+		t.Fatalf("a node down after fall failures must not be picked: %v", err)
 	}
 }
 

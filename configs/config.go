@@ -82,8 +82,17 @@ type Pool struct {
 	EngineIOPath string `yaml:"engineio_path"`
 	Balance      string `yaml:"balance"`
 	Health       Health `yaml:"health"`
-	Nodes        []Node `yaml:"nodes"`
+	// OnNodeRemoved says what happens to the sessions of a node a reload removes: drain (they stay
+	// until they end) or close (their pins are purged and their WebSockets closed at once).
+	OnNodeRemoved string `yaml:"on_node_removed"`
+	Nodes         []Node `yaml:"nodes"`
 }
+
+// What a reload does with the sessions of a removed node.
+const (
+	RemovedDrain = "drain"
+	RemovedClose = "close"
+)
 
 // Match selects the requests a pool serves. Host "" matches any host.
 type Match struct {

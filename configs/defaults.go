@@ -29,7 +29,7 @@ func Default() Config {
 			UpstreamResponse: Duration(60 * time.Second),
 			WebSocketIdle:    Duration(120 * time.Second),
 			PinSlack:         Duration(15 * time.Second),
-			ShutdownGrace:    Duration(20 * time.Second),
+			ShutdownGrace:    Duration(30 * time.Second), // above Engine.IO's default pingInterval (25s): held polls end on their own
 		},
 		Log: Log{Level: "info", Format: "text"},
 	}
@@ -40,8 +40,11 @@ func (p *Pool) setDefaults() {
 	p.Match.PathPrefix = "/"
 	p.EngineIOPath = "/socket.io/"
 	p.Balance = BalanceLeastSessions
+	p.OnNodeRemoved = RemovedDrain
+	// TCP by default: it works in front of any node, while an HTTP check needs a route the operator
+	// knows the node has (an official socket.io server answers 404 to /healthz, and would be "down").
 	p.Health = Health{
-		Kind:         HealthHTTP,
+		Kind:         HealthTCP,
 		Path:         "/healthz",
 		ExpectStatus: 200,
 		Interval:     Duration(2 * time.Second),

@@ -80,11 +80,14 @@ func Validate(c *Config) error {
 	return errs.err()
 }
 
+// QuickStartFile is the File of a quick-start config: it came from the command line.
+const QuickStartFile = "command line"
+
 // QuickStart builds the config of `sidpin -listen ADDR -to URL,URL`: one pool at enginePath with
 // the memory store and every default.
 func QuickStart(listen string, nodeURLs []string, enginePath string) (*Config, error) {
 	cfg := Default()
-	cfg.File = "command line"
+	cfg.File = QuickStartFile
 	cfg.Listen = listen
 	pool := Pool{Name: "default"}
 	pool.setDefaults()

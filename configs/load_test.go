@@ -54,7 +54,8 @@ func TestDefaultsApply(t *testing.T) {
 		{"path_prefix", p.Match.PathPrefix, "/"},
 		{"engineio_path", p.EngineIOPath, "/socket.io/"},
 		{"balance", p.Balance, BalanceLeastSessions},
-		{"health.kind", p.Health.Kind, HealthHTTP},
+		{"on_node_removed", p.OnNodeRemoved, RemovedDrain},
+		{"health.kind", p.Health.Kind, HealthTCP},
 		{"health.interval", p.Health.Interval.D(), 2 * time.Second},
 		{"weight", p.Nodes[0].Weight, 1},
 		{"upstream_response", cfg.Timeouts.UpstreamResponse.D(), 60 * time.Second},
@@ -141,9 +142,10 @@ func TestValidationRules(t *testing.T) {
 		{"engineio path slash", pool("    engineio_path: socket.io\n"), "pools[0].engineio_path", "start with /"},
 		{"engineio path outside prefix", pool("    match: {path_prefix: /chat/}\n"), "pools[0].engineio_path", "outside"},
 		{"balance", pool("    balance: fastest\n"), "pools[0].balance", "not a policy"},
+		{"on_node_removed", pool("    on_node_removed: kill\n"), "pools[0].on_node_removed", "not a choice"},
 		{"health kind", pool("    health: {kind: grpc}\n"), "pools[0].health.kind", "not a health check kind"},
-		{"health path", pool("    health: {path: healthz}\n"), "pools[0].health.path", "start with /"},
-		{"health status", pool("    health: {expect_status: 700}\n"), "pools[0].health.expect_status", "100 to 599"},
+		{"health path", pool("    health: {kind: http, path: healthz}\n"), "pools[0].health.path", "start with /"},
+		{"health status", pool("    health: {kind: http, expect_status: 700}\n"), "pools[0].health.expect_status", "100 to 599"},
 		{"health interval", pool("    health: {interval: 0s}\n"), "pools[0].health.interval", "positive"},
 		{"health timeout over interval", pool("    health: {interval: 1s, timeout: 2s}\n"), "pools[0].health.timeout", "must not exceed"},
 		{"health rise", pool("    health: {rise: 0}\n"), "pools[0].health.rise", "1 to 100"},
@@ -241,7 +243,7 @@ pools:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Pools[0].Health.Kind != HealthHTTP {
+	if cfg.Pools[0].Health.Kind != HealthTCP {
 		t.Fatalf("null must keep defaults, got %+v", cfg.Pools[0].Health)
 	}
 }

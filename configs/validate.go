@@ -217,6 +217,9 @@ func (v *validator) pool(path string, p *Pool) {
 	default:
 		v.add(path+".balance", "%q is not a policy (use %s, %s or %s)", p.Balance, BalanceLeastSessions, BalanceRoundRobin, BalanceRandomTwo)
 	}
+	if p.OnNodeRemoved != RemovedDrain && p.OnNodeRemoved != RemovedClose {
+		v.add(path+".on_node_removed", "%q is not a choice (use %s or %s)", p.OnNodeRemoved, RemovedDrain, RemovedClose)
+	}
 	v.health(path+".health", p.Health)
 	v.nodes(path+".nodes", p.Nodes)
 }

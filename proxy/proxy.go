@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -21,8 +22,8 @@ import (
 
 // Proxy is sidpin's client-facing server.
 type Proxy struct {
-	cfg    *configs.Config
-	pools  *backends.Set
+	conf   atomic.Pointer[configs.Config] // swapped by Reload
+	nodes  *backends.Manager
 	store  affinity.Store
 	relay  *upgrade.Relay
 	log    *slog.Logger
@@ -30,12 +31,15 @@ type Proxy struct {
 	tls    bool
 }
 
-// failedNodeCooldown is how long a node that refused a connection gets no new sessions.
-const failedNodeCooldown = 5 * time.Second
-
-// New builds the proxy for cfg over pools and store.
-func New(cfg *configs.Config, pools *backends.Set, store affinity.Store, log *slog.Logger) *Proxy {
-	p := &Proxy{cfg: cfg, pools: pools, store: store, log: log, tls: cfg.TLS.Enabled()}
+// New builds the proxy for cfg over store.
+func New(cfg *configs.Config, store affinity.Store, log *slog.Logger) (*Proxy, error) {
+	p := &Proxy{store: store, log: log, tls: cfg.TLS.Enabled()}
+	p.conf.Store(cfg)
+	nodes, err := backends.NewManager(cfg, log, p.nodeChanged)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	p.nodes = nodes
 	p.relay = upgrade.NewRelay(upgrade.Options{
 		DialTimeout: cfg.Timeouts.UpstreamDial.D(), HandshakeTimeout: cfg.Timeouts.ClientRead.D(),
 		MaxFrame: cfg.Limits.MaxBodyBytes, TouchEvery: touchEvery(cfg), Logger: log,
@@ -62,8 +66,17 @@ func New(cfg *configs.Config, pools *backends.Set, store affinity.Store, log *sl
 		ErrorHandler:      answerBadRequest,
 		Logger:            slogPrintf{log},
 	}
-	return p
+	return p, nil
 }
+
+// cfg is the config in force.
+func (p *Proxy) cfg() *configs.Config { return p.conf.Load() }
+
+// Config is the config in force (the last one loaded).
+func (p *Proxy) Config() *configs.Config { return p.cfg() }
+
+// Nodes is the proxy's pools and nodes.
+func (p *Proxy) Nodes() *backends.Manager { return p.nodes }
 
 // answerBadRequest answers requests fasthttp could not read, saying which limit they broke.
 func answerBadRequest(ctx *fasthttp.RequestCtx, err error) {
@@ -86,7 +99,7 @@ func touchEvery(cfg *configs.Config) time.Duration {
 // Serve accepts client connections on ln until Shutdown.
 func (p *Proxy) Serve(ln net.Listener) error {
 	if p.tls {
-		cert, err := tls.LoadX509KeyPair(p.cfg.TLS.CertFile, p.cfg.TLS.KeyFile)
+		cert, err := tls.LoadX509KeyPair(p.cfg().TLS.CertFile, p.cfg().TLS.KeyFile)
 		if err != nil {
 			return fmt.Errorf("proxy: tls: %w", err)
 		}
@@ -95,11 +108,17 @@ func (p *Proxy) Serve(ln net.Listener) error {
 	return p.server.Serve(ln)
 }
 
-// Shutdown stops accepting, waits for requests in flight (held polls included) until ctx ends, and
-// closes the WebSocket tunnels.
+// Shutdown stops accepting, closes the WebSocket tunnels with 1001 (going away), and waits for
+// requests in flight (held polls included) to be answered until ctx ends.
 func (p *Proxy) Shutdown(ctx context.Context) error {
-	p.relay.Close()
-	return p.server.ShutdownWithContext(ctx)
+	closed := make(chan struct{})
+	go func() {
+		shutdownRelay(p.relay)
+		close(closed)
+	}()
+	err := p.server.ShutdownWithContext(ctx)
+	<-closed
+	return err
 }
 
 // Tunnels is the number of open WebSocket tunnels.
@@ -107,7 +126,7 @@ func (p *Proxy) Tunnels() int { return p.relay.Count() }
 
 // ServeHTTP handles one request: find the pool, classify, route.
 func (p *Proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
-	pool := p.pools.Match(ctx.Host(), ctx.Path())
+	pool := p.nodes.Set().Match(ctx.Host(), ctx.Path())
 	if pool == nil {
 		ctx.Error("sidpin: no pool serves this host and path", fasthttp.StatusNotFound)
 		return
@@ -142,7 +161,7 @@ func (p *Proxy) servePlain(ctx *fasthttp.RequestCtx, pool *backends.Pool) {
 		p.relayUpgrade(ctx, node, upgrade.Hooks{})
 		return
 	}
-	p.forward(ctx, node, time.Now().Add(p.cfg.Timeouts.UpstreamResponse.D()))
+	p.forward(ctx, node, time.Now().Add(p.cfg().Timeouts.UpstreamResponse.D()))
 }
 
 // forward sends the client's request to node and puts the node's answer in ctx. It never retries.
@@ -154,6 +173,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, node *backends.Node, deadline 
 		p.answerUpstreamError(ctx, node, err)
 		return err
 	}
+	node.ObserveSuccess()
 	cleanResponse(&ctx.Response.Header)
 	return nil
 }
@@ -166,9 +186,7 @@ func (p *Proxy) answerUpstreamError(ctx *fasthttp.RequestCtx, node *backends.Nod
 	default:
 		ctx.Error("sidpin: the chat node cannot be reached", fasthttp.StatusBadGateway)
 	}
-	if isDialError(err) {
-		node.MarkFailed(failedNodeCooldown)
-	}
+	node.ObserveFailure(err, isDialError(err))
 	p.log.Warn("upstream request failed", "pool", node.Pool, "node", node.Name, "err", err)
 }
 
@@ -186,7 +204,7 @@ func (p *Proxy) relayUpgrade(ctx *fasthttp.RequestCtx, node *backends.Node, hook
 	addForwarded(&ctx.Request.Header, clientIP(ctx), p.tls)
 	err := p.relay.Serve(ctx, upgrade.Target{Addr: node.Addr, TLS: node.TLS}, hooks)
 	if errors.Is(err, upgrade.ErrDial) {
-		node.MarkFailed(failedNodeCooldown)
+		node.ObserveFailure(err, true)
 	}
 	if err != nil {
 		p.log.Warn("websocket upgrade failed", "pool", node.Pool, "node", node.Name, "err", err)

@@ -16,7 +16,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sidpin/sidpin/affinity"
-	"github.com/sidpin/sidpin/backends"
 	"github.com/sidpin/sidpin/chatnode"
 	"github.com/sidpin/sidpin/configs"
 	"github.com/sidpin/sidpin/internal/testredis"
@@ -66,20 +65,19 @@ func startProxy(t testing.TB, nodeURLs []string, tweak func(*configs.Config)) *t
 	if tweak != nil {
 		tweak(cfg)
 	}
-	pools, err := backends.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	store, err := affinity.NewMemoryStore(affinity.MemoryOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testProxy{base: serveProxy(t, cfg, pools, store), store: store}
+	return &testProxy{base: serveProxy(t, cfg, store), store: store}
 }
 
 // serveProxy runs a proxy over store on a free port until the test ends; it returns the base URL.
-func serveProxy(t testing.TB, cfg *configs.Config, pools *backends.Set, store affinity.Store) string {
-	p := proxy.New(cfg, pools, store, quiet)
+func serveProxy(t testing.TB, cfg *configs.Config, store affinity.Store) string {
+	p, err := proxy.New(cfg, store, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ln := listen(t)
 	go p.Serve(ln)
 	t.Cleanup(func() {
@@ -102,14 +100,10 @@ func startProxyWithStore(t testing.TB, nodeURLs []string, kind string, tweak fun
 		t.Fatal(err)
 	}
 	tweak(cfg)
-	pools, err := backends.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	rdb := redis.NewClient(&redis.Options{Addr: testredis.Addr(t), MaxRetries: -1, ContextTimeoutEnabled: true, PoolSize: 64})
 	t.Cleanup(func() { rdb.Close() })
 	store := affinity.NewRedisStore(rdb, affinity.RedisOptions{Prefix: fmt.Sprintf("proxybench:%d:", time.Now().UnixNano()), OpTimeout: time.Second})
-	return serveProxy(t, cfg, pools, store)
+	return serveProxy(t, cfg, store)
 }
 
 func threeNodes(t *testing.T, cfg chatnode.NodeConfig) []string {

@@ -54,7 +54,7 @@ func (p *Proxy) serveHandshake(ctx *fasthttp.RequestCtx, pool *backends.Pool, r 
 // pickAndSend forwards a sid-less request to a node chosen for a new session. A node that cannot be
 // reached never saw the request, so one other node is tried.
 func (p *Proxy) pickAndSend(ctx *fasthttp.RequestCtx, pool *backends.Pool) (*backends.Node, bool) {
-	deadline := time.Now().Add(p.cfg.Timeouts.UpstreamResponse.D())
+	deadline := time.Now().Add(p.cfg().Timeouts.UpstreamResponse.D())
 	for attempt := 0; attempt < 2; attempt++ {
 		node, err := p.pick(pool)
 		if err != nil {
@@ -63,6 +63,7 @@ func (p *Proxy) pickAndSend(ctx *fasthttp.RequestCtx, pool *backends.Pool) (*bac
 		}
 		err = node.Client.DoDeadline(&ctx.Request, &ctx.Response, deadline)
 		if err == nil {
+			node.ObserveSuccess()
 			cleanResponse(&ctx.Response.Header)
 			return node, true
 		}
@@ -115,11 +116,12 @@ func learnSID(resp *fasthttp.Response) (engineio.OpenInfo, bool) {
 
 // pin stores the session's pin, with a lifetime from the node's own ping values.
 func (p *Proxy) pin(pool *backends.Pool, node *backends.Node, info engineio.OpenInfo, r request, client, transport string) error {
-	ttl := p.cfg.Timeouts.UpstreamResponse.D()
+	cfg := p.cfg()
+	ttl := cfg.Timeouts.UpstreamResponse.D()
 	if info.PingInterval > 0 {
 		ttl = time.Duration(info.PingInterval+info.PingTimeout) * time.Millisecond
 	}
-	ttl += p.cfg.Timeouts.PinSlack.D()
+	ttl += cfg.Timeouts.PinSlack.D()
 	sctx, cancel := storeCtx()
 	defer cancel()
 	cur, created, err := p.store.Pin(sctx, affinity.Pin{
@@ -148,6 +150,12 @@ func (p *Proxy) serveSession(ctx *fasthttp.RequestCtx, pool *backends.Pool, r re
 	node := pool.Node(pin.Node)
 	if !ok || pin.Pool != pool.Name || node == nil {
 		writeUnknownSID(ctx, r)
+		return
+	}
+	if node.Down() {
+		// Never hang a client on a dead node: it reconnects, and lands on a live one.
+		writeUnknownSID(ctx, r)
+		p.unpin(r.sid, "node down")
 		return
 	}
 	p.store.Touch(r.sid)

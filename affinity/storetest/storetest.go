@@ -41,6 +41,8 @@ func Run(t *testing.T, newStore Factory) {
 		{"list filters", testListFilters},
 		{"list rejects a bad cursor", testBadCursor},
 		{"concurrent pins of one sid agree", testConcurrentPin},
+		{"unpin a whole node", testUnpinNode},
+		{"drain marks are shared", testDrain},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -317,4 +319,53 @@ func waitUntil(t *testing.T, d time.Duration, cond func() bool) {
 		}
 	}
 	t.Fatalf("condition not met within %s", d)
+}
+
+func testUnpinNode(t *testing.T, s affinity.Store) {
+	for i := 0; i < 1200; i++ { // more than one Redis batch
+		mustPin(t, s, pin(fmt.Sprintf("sid-%04d", i), "chat", fmt.Sprintf("node%d", i%2)))
+	}
+	mustPin(t, s, pin("same-node-other-pool", "other", "node0"))
+	removed, err := s.UnpinNode(ctx, "chat", "node0")
+	if err != nil || removed != 600 {
+		t.Fatalf("UnpinNode = %d, %v; want 600", removed, err)
+	}
+	if _, ok := lookup(t, s, "sid-0000"); ok {
+		t.Fatal("a pin of the unpinned node is still found")
+	}
+	for _, sid := range []string{"sid-0001", "same-node-other-pool"} {
+		if _, ok := lookup(t, s, sid); !ok {
+			t.Fatalf("pin %s of another node was removed", sid)
+		}
+	}
+	counts, err := s.CountByNode(ctx, "chat")
+	if err != nil || counts["node0"] != 0 || counts["node1"] != 600 {
+		t.Fatalf("counts after UnpinNode: %v, %v", counts, err)
+	}
+	page, err := s.List(ctx, affinity.ListOptions{Pool: "chat", Node: "node0"})
+	if err != nil || len(page.Pins) != 0 {
+		t.Fatalf("listing of the unpinned node: %d pins, %v", len(page.Pins), err)
+	}
+	if removed, err := s.UnpinNode(ctx, "chat", "node0"); err != nil || removed != 0 {
+		t.Fatalf("second UnpinNode = %d, %v; want 0", removed, err)
+	}
+}
+
+func testDrain(t *testing.T, s affinity.Store) {
+	a, b := affinity.NodeRef{Pool: "chat", Node: "b"}, affinity.NodeRef{Pool: "chat", Node: "a"}
+	for _, ref := range []affinity.NodeRef{a, b, a} {
+		if err := s.SetDrain(ctx, ref, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Drained(ctx)
+	if err != nil || len(got) != 2 || got[0] != b || got[1] != a {
+		t.Fatalf("Drained = %v, %v; want [%v %v]", got, err, b, a)
+	}
+	if err := s.SetDrain(ctx, a, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = s.Drained(ctx); err != nil || len(got) != 1 || got[0] != b {
+		t.Fatalf("after undrain: %v, %v", got, err)
+	}
 }

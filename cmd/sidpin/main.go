@@ -21,8 +21,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sidpin/sidpin/admin"
 	"github.com/sidpin/sidpin/affinity"
-	"github.com/sidpin/sidpin/backends"
 	"github.com/sidpin/sidpin/configs"
 	"github.com/sidpin/sidpin/proxy"
 )
@@ -160,7 +160,7 @@ func serve(cfg *configs.Config, log *slog.Logger) int {
 	}
 	defer closeStore()
 	defer store.Close()
-	pools, err := backends.New(cfg)
+	p, err := proxy.New(cfg, store, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
@@ -170,7 +170,17 @@ func serve(cfg *configs.Config, log *slog.Logger) int {
 		log.Error("cannot listen", "addr", cfg.Listen, "err", err)
 		return 1
 	}
-	p := proxy.New(cfg, pools, store, log)
+	adm, err := startAdmin(cfg, p, store, log)
+	if err != nil {
+		ln.Close()
+		log.Error("cannot start the admin listener", "addr", cfg.Admin.Listen, "err", err)
+		return 1
+	}
+	p.Start(ctx)
+	if cfg.File != "" && cfg.File != configs.QuickStartFile {
+		r := &reloader{file: cfg.File, apply: p.Reload, log: log}
+		go r.run(ctx)
+	}
 	log.Info("sidpin listening", "addr", ln.Addr().String(), "config", cfg.File, "store", cfg.Store.Kind, "pools", len(cfg.Pools), "version", version)
 	done := make(chan error, 1)
 	go func() { done <- p.Serve(ln) }()
@@ -180,11 +190,41 @@ func serve(cfg *configs.Config, log *slog.Logger) int {
 		return 1
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "grace", cfg.Timeouts.ShutdownGrace.D())
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.Timeouts.ShutdownGrace.D())
+	grace := p.Config().Timeouts.ShutdownGrace.D()
+	log.Info("shutting down: no new connections, websockets closed with 1001, held polls answered", "grace", grace)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	if err := p.Shutdown(sctx); err != nil {
-		log.Warn("shutdown cut requests short", "err", err)
+	if adm != nil {
+		go adm.Shutdown(sctx)
 	}
+	if err := p.Shutdown(sctx); err != nil {
+		log.Warn("shutdown grace ended with requests still open; they were closed", "err", err)
+	}
+	log.Info("stopped")
 	return 0
+}
+
+// startAdmin starts the admin listener when the config has one.
+func startAdmin(cfg *configs.Config, p *proxy.Proxy, store affinity.Store, log *slog.Logger) (*admin.Server, error) {
+	if cfg.Admin.Listen == "" {
+		return nil, nil
+	}
+	token := ""
+	if cfg.Admin.TokenEnv != "" {
+		if token = os.Getenv(cfg.Admin.TokenEnv); token == "" {
+			return nil, fmt.Errorf("admin.token_env names %s, which is empty or unset", cfg.Admin.TokenEnv)
+		}
+	}
+	ln, err := net.Listen("tcp", cfg.Admin.Listen)
+	if err != nil {
+		return nil, err
+	}
+	s := admin.New(p, store, token, log)
+	go func() {
+		if err := s.Serve(ln); err != nil {
+			log.Error("admin listener stopped", "err", err)
+		}
+	}()
+	log.Info("admin listening", "addr", ln.Addr().String(), "token", token != "")
+	return s, nil
 }

@@ -1,0 +1,89 @@
+package admin
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sidpin/sidpin/backends"
+)
+
+// route dispatches an authorized request.
+func route(s *Server, ctx *fasthttp.RequestCtx, path string) {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	method := string(ctx.Method())
+	switch {
+	case path == "/api/nodes" && method == http.MethodGet:
+		s.listNodes(ctx)
+	case len(parts) == 5 && parts[0] == "api" && parts[1] == "nodes" && method == http.MethodPost &&
+		(parts[4] == "drain" || parts[4] == "undrain"):
+		s.drain(ctx, parts[2], parts[3], parts[4] == "drain")
+	default:
+		writeError(ctx, fasthttp.StatusNotFound, "no such route: "+method+" "+path)
+	}
+}
+
+// nodeView is one node as GET /api/nodes shows it.
+type nodeView struct {
+	Pool         string    `json:"pool"`
+	Name         string    `json:"name"`
+	URL          string    `json:"url"`
+	Weight       int       `json:"weight"`
+	State        string    `json:"state"`
+	Healthy      bool      `json:"healthy"`
+	Draining     bool      `json:"draining"`
+	Sessions     int       `json:"sessions"`
+	LastError    string    `json:"last_error"`
+	Changed      time.Time `json:"changed,omitzero"`
+	StateChanges int64     `json:"state_changes"`
+}
+
+func (s *Server) listNodes(ctx *fasthttp.RequestCtx) {
+	sctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	defer cancel()
+	nodes := s.proxy.Nodes().Nodes()
+	counts := map[string]map[string]int{}
+	views := make([]nodeView, 0, len(nodes))
+	var countErr error
+	for _, n := range nodes {
+		if _, ok := counts[n.Pool]; !ok {
+			c, err := s.store.CountByNode(sctx, n.Pool)
+			if err != nil {
+				countErr = err
+			}
+			counts[n.Pool] = c
+		}
+		views = append(views, view(n, counts[n.Pool][n.Name]))
+	}
+	out := map[string]any{"nodes": views}
+	if countErr != nil {
+		out["sessions_error"] = countErr.Error()
+	}
+	writeJSON(ctx, fasthttp.StatusOK, out)
+}
+
+func view(n *backends.Node, sessions int) nodeView {
+	h := n.Health()
+	return nodeView{Pool: n.Pool, Name: n.Name, URL: n.URL, Weight: n.Weight(), State: n.State(),
+		Healthy: h.Healthy, Draining: n.Draining(), Sessions: sessions, LastError: h.LastErr,
+		Changed: h.Changed, StateChanges: n.StateChanges()}
+}
+
+func (s *Server) drain(ctx *fasthttp.RequestCtx, pool, node string, draining bool) {
+	n := s.proxy.Nodes().Node(pool, node)
+	if n == nil {
+		writeError(ctx, fasthttp.StatusNotFound, "no node "+node+" in pool "+pool)
+		return
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	defer cancel()
+	if err := s.proxy.SetDrain(sctx, pool, node, draining); err != nil {
+		writeError(ctx, fasthttp.StatusServiceUnavailable, "drain mark not stored: "+err.Error())
+		return
+	}
+	s.log.Info("node drain set through the admin API", "pool", pool, "node", node, "draining", draining)
+	writeJSON(ctx, fasthttp.StatusOK, view(n, 0))
+}

@@ -1,0 +1,142 @@
+package proxy
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/sidpin/sidpin/affinity"
+	"github.com/sidpin/sidpin/backends"
+	"github.com/sidpin/sidpin/configs"
+)
+
+// syncEvery is how often runtime drain marks are read from the pin store (shared by every instance)
+// and removed nodes are checked for sessions left.
+const syncEvery = time.Second
+
+// Start runs the nodes' health checks and the node sync until ctx ends.
+func (p *Proxy) Start(ctx context.Context) {
+	p.nodes.Start(ctx)
+	go func() {
+		t := time.NewTicker(syncEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				p.syncNodes(ctx)
+			}
+		}
+	}()
+}
+
+// nodeChanged ends the sessions of a node that went down or was removed with on_node_removed: close:
+// its pins are purged (its clients get "Session ID unknown" and reconnect to live nodes) and its
+// WebSockets are closed.
+func (p *Proxy) nodeChanged(c backends.Change) {
+	if !c.EndSessions {
+		return
+	}
+	closed := closeTarget(p.relay, c.Node.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*storeTimeout)
+	defer cancel()
+	n, err := p.store.UnpinNode(ctx, c.Node.Pool, c.Node.Name)
+	if err != nil {
+		p.log.Error("sessions of the node not all unpinned", "pool", c.Node.Pool, "node", c.Node.Name, "unpinned", n, "err", err)
+	}
+	p.log.Info("sessions of the node ended", "pool", c.Node.Pool, "node", c.Node.Name, "unpinned", n, "websockets_closed", closed)
+}
+
+// syncNodes applies the drain marks of the pin store and forgets removed nodes without sessions.
+func (p *Proxy) syncNodes(ctx context.Context) {
+	sctx, cancel := context.WithTimeout(ctx, 2*storeTimeout)
+	defer cancel()
+	drained, err := p.store.Drained(sctx)
+	if err != nil {
+		p.log.Warn("drain marks unavailable", "err", err)
+	} else {
+		p.applyDrains(drained)
+	}
+	counts := map[string]map[string]int{}
+	for _, n := range p.nodes.Nodes() {
+		if n.State() != backends.StateRemoved {
+			continue
+		}
+		if counts[n.Pool] == nil {
+			if counts[n.Pool], err = p.store.CountByNode(sctx, n.Pool); err != nil {
+				return
+			}
+		}
+		if counts[n.Pool][n.Name] == 0 {
+			p.nodes.Forget(n)
+		}
+	}
+}
+
+func (p *Proxy) applyDrains(drained []affinity.NodeRef) {
+	marked := make(map[affinity.NodeRef]bool, len(drained))
+	for _, r := range drained {
+		marked[r] = true
+	}
+	for _, n := range p.nodes.Nodes() {
+		n.SetRuntimeDrain(marked[affinity.NodeRef{Pool: n.Pool, Node: n.Name}], "drain mark in the pin store")
+	}
+}
+
+// SetDrain drains a node, or stops draining it, on every instance sharing the pin store.
+func (p *Proxy) SetDrain(ctx context.Context, pool, node string, draining bool) error {
+	if err := p.store.SetDrain(ctx, affinity.NodeRef{Pool: pool, Node: node}, draining); err != nil {
+		return err
+	}
+	if n := p.nodes.Node(pool, node); n != nil {
+		reason := "undrained by an operator"
+		if draining {
+			reason = "drained by an operator"
+		}
+		n.SetRuntimeDrain(draining, reason)
+	}
+	return nil
+}
+
+// Reload applies a new config: pools and nodes change at once (see backends.Manager.Apply), and the
+// timeouts of new requests follow the new values. Settings fixed at start are reported, not applied.
+func (p *Proxy) Reload(cfg *configs.Config) (backends.Changes, error) {
+	old := p.cfg()
+	ch, err := p.nodes.Apply(cfg)
+	if err != nil {
+		return ch, err
+	}
+	for _, field := range needRestart(old, cfg) {
+		p.log.Warn("config change needs a restart to take effect", "field", field)
+	}
+	p.conf.Store(cfg)
+	return ch, nil
+}
+
+// needRestart lists the fields that differ between two configs but are only read at start.
+func needRestart(old, cfg *configs.Config) []string {
+	var out []string
+	check := func(field string, same bool) {
+		if !same {
+			out = append(out, field)
+		}
+	}
+	check("listen", old.Listen == cfg.Listen)
+	check("tls", old.TLS == cfg.TLS)
+	check("admin", old.Admin == cfg.Admin)
+	check("store", sameStore(old.Store, cfg.Store))
+	check("limits", old.Limits == cfg.Limits)
+	check("timeouts.client_read", old.Timeouts.ClientRead == cfg.Timeouts.ClientRead)
+	check("timeouts.client_idle", old.Timeouts.ClientIdle == cfg.Timeouts.ClientIdle)
+	check("timeouts.upstream_dial", old.Timeouts.UpstreamDial == cfg.Timeouts.UpstreamDial)
+	check("timeouts.websocket_idle", old.Timeouts.WebSocketIdle == cfg.Timeouts.WebSocketIdle)
+	check("log", old.Log == cfg.Log)
+	return out
+}
+
+func sameStore(a, b configs.Store) bool {
+	return a.Kind == b.Kind && a.Memory == b.Memory && a.Redis.KeyPrefix == b.Redis.KeyPrefix &&
+		a.Redis.MasterName == b.Redis.MasterName && a.Redis.Cluster == b.Redis.Cluster && a.Redis.DB == b.Redis.DB &&
+		slices.Equal(a.Redis.Addrs, b.Redis.Addrs)
+}
