@@ -42,6 +42,7 @@ type Node struct {
 	changes    atomic.Int64 // state changes since the node was created
 
 	health  health
+	conns   connSet // the traffic's open connections
 	check   atomic.Pointer[configs.Health]
 	prober  *fasthttp.HostClient // active HTTP checks, apart from the traffic's connections
 	stateMu sync.Mutex           // one transition at a time, so each change is reported once
@@ -158,6 +159,9 @@ type Pool struct {
 
 // Node returns the pool's node of that name, or nil.
 func (p *Pool) Node(name string) *Node { return p.byName[name] }
+
+// ErrNodeDown means the node failed its checks; no connection is made to it.
+var ErrNodeDown = errors.New("backends: the node is down")
 
 // ErrNoNode means no node of the pool can take a new session.
 var ErrNoNode = errors.New("backends: no usable node in the pool")
@@ -302,9 +306,18 @@ func newNode(pc *configs.Pool, nc configs.Node, o Options) (*Node, error) {
 	n.prober = newProber(addr, tls, o.DialTimeout)
 	dialTimeout := o.DialTimeout
 	n.Client = &fasthttp.HostClient{
-		Addr:               addr,
-		IsTLS:              tls,
-		Dial:               func(a string) (net.Conn, error) { return fasthttp.DialTimeout(a, dialTimeout) },
+		Addr:  addr,
+		IsTLS: tls,
+		Dial: func(a string) (net.Conn, error) {
+			if n.down.Load() {
+				return nil, ErrNodeDown // a retry of a request cut by CloseConnections ends here
+			}
+			c, err := fasthttp.DialTimeout(a, dialTimeout)
+			if err != nil {
+				return nil, err
+			}
+			return n.conns.track(c), nil
+		},
 		MaxConns:           o.MaxConnsPerNode,
 		MaxConnWaitTimeout: time.Second,
 		// Below Node's 5 s keepAliveTimeout, so an idle connection is dropped here before the node

@@ -2,7 +2,9 @@ package proxy_test
 
 import (
 	"context"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -144,4 +146,52 @@ func TestDrainSharedThroughStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "node1 undrained by the store's mark", func() bool { return p.Nodes().Node("default", "node1").State() == backends.StateUp })
+}
+
+// TestFrozenNodeReleasesHeldRequests: a node that accepts connections but answers nothing (a frozen
+// process) fails its checks; the requests held on it end at once with "Session ID unknown".
+func TestFrozenNodeReleasesHeldRequests(t *testing.T) {
+	frozen := listen(t)
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := frozen.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // read nothing, answer nothing
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		frozen.Close()
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	live := startStoppableNode(t, "node2")
+	p, base, store := startManagedProxy(t, []string{"http://" + frozen.Addr().String(), live.url}, func(c *configs.Config) {
+		c.Pools[0].Health.Interval = configs.Duration(200 * time.Millisecond)
+		c.Pools[0].Health.Timeout = configs.Duration(100 * time.Millisecond)
+		c.Pools[0].Health.Fall = 2
+	})
+	if _, _, err := store.Pin(context.Background(), affinity.Pin{SID: "frozen-session", Pool: "default", Node: "node1",
+		Transport: affinity.TransportPolling, EIO: 4, TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r := get(t, base+"/socket.io/?EIO=4&transport=polling&sid=frozen-session")
+	if r.status != 400 || !strings.Contains(r.body, `"code":1`) {
+		t.Fatalf("held request on a frozen node: %d %q, want 400 code 1", r.status, r.body)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("the held request ended after %v; the node was down after about 0.5s", took)
+	}
+	if p.Nodes().Node("default", "node1").State() != backends.StateDown {
+		t.Fatal("the frozen node must be down")
+	}
 }

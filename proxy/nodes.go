@@ -39,13 +39,14 @@ func (p *Proxy) nodeChanged(c backends.Change) {
 		return
 	}
 	closed := closeTarget(p.relay, c.Node.Addr)
+	cut := c.Node.CloseConnections() // requests held on it end now, answered "Session ID unknown"
 	ctx, cancel := context.WithTimeout(context.Background(), 10*storeTimeout)
 	defer cancel()
 	n, err := p.store.UnpinNode(ctx, c.Node.Pool, c.Node.Name)
 	if err != nil {
 		p.log.Error("sessions of the node not all unpinned", "pool", c.Node.Pool, "node", c.Node.Name, "unpinned", n, "err", err)
 	}
-	p.log.Info("sessions of the node ended", "pool", c.Node.Pool, "node", c.Node.Name, "unpinned", n, "websockets_closed", closed)
+	p.log.Info("sessions of the node ended", "pool", c.Node.Pool, "node", c.Node.Name, "unpinned", n, "websockets_closed", closed, "requests_cut", cut)
 }
 
 // syncNodes applies the drain marks of the pin store and forgets removed nodes without sessions.

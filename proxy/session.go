@@ -165,6 +165,11 @@ func (p *Proxy) serveSession(ctx *fasthttp.RequestCtx, pool *backends.Pool, r re
 	}
 	closing := ctx.IsPost() && carriesClose(ctx.PostBody(), pin.EIO, r.jsonp)
 	if p.forward(ctx, node, time.Now().Add(pin.TTL)) != nil {
+		if node.Down() { // the node went down under the request: the session is gone with it
+			ctx.Response.Reset()
+			writeUnknownSID(ctx, r)
+			p.unpin(r.sid, "node down")
+		}
 		return
 	}
 	if p.sessionEnded(ctx, pin, r, closing) {
