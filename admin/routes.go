@@ -85,5 +85,6 @@ func (s *Server) drain(ctx *fasthttp.RequestCtx, pool, node string, draining boo
 		return
 	}
 	s.log.Info("node drain set through the admin API", "pool", pool, "node", node, "draining", draining)
-	writeJSON(ctx, fasthttp.StatusOK, view(n, 0))
+	counts, _ := s.store.CountByNode(sctx, pool)
+	writeJSON(ctx, fasthttp.StatusOK, view(n, counts[node]))
 }

@@ -1,0 +1,145 @@
+package admin_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sidpin/sidpin/admin"
+	"github.com/sidpin/sidpin/affinity"
+	"github.com/sidpin/sidpin/configs"
+	"github.com/sidpin/sidpin/proxy"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+type fixture struct {
+	base  string
+	store *affinity.MemoryStore
+	proxy *proxy.Proxy
+}
+
+// startAdmin runs an admin listener over a proxy of two nodes (nothing listens at their
+// addresses: these tests read and drive the proxy's state, not traffic).
+func startAdmin(t *testing.T, token string) fixture {
+	t.Helper()
+	cfg, err := configs.QuickStart("127.0.0.1:0", []string{"http://127.0.0.1:1", "http://127.0.0.1:2"}, "/socket.io/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := affinity.NewMemoryStore(affinity.MemoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := proxy.New(cfg, store, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := admin.New(p, store, token, quiet)
+	go s.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		store.Close()
+	})
+	return fixture{base: "http://" + ln.Addr().String(), store: store, proxy: p}
+}
+
+func call(t *testing.T, method, url, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func TestTokenGuardsEverythingButHealthz(t *testing.T) {
+	f := startAdmin(t, "s3cret")
+	cases := []struct {
+		method, path, token string
+		want                int
+	}{
+		{"GET", "/healthz", "", 200},
+		{"GET", "/api/nodes", "", 401},
+		{"GET", "/api/nodes", "wrong", 401},
+		{"GET", "/api/nodes", "s3cre", 401},
+		{"POST", "/api/nodes/default/node1/drain", "", 401},
+		{"GET", "/api/nodes", "s3cret", 200},
+		{"GET", "/api/nope", "s3cret", 404},
+	}
+	for _, c := range cases {
+		status, body := call(t, c.method, f.base+c.path, c.token)
+		if status != c.want {
+			t.Errorf("%s %s token %q: %d %q, want %d", c.method, c.path, c.token, status, body, c.want)
+		}
+		if status == 401 && strings.Contains(body, "node1") {
+			t.Errorf("a refused request leaked data: %q", body)
+		}
+	}
+}
+
+type nodesReply struct {
+	Nodes []struct {
+		Pool, Name, State string
+		Draining          bool
+		Sessions          int
+	}
+}
+
+func TestNodesAndDrain(t *testing.T) {
+	f := startAdmin(t, "")
+	for i, node := range []string{"node1", "node1", "node2"} {
+		if _, _, err := f.store.Pin(context.Background(), affinity.Pin{SID: "sid" + string(rune('a'+i)), Pool: "default", Node: node,
+			Transport: affinity.TransportPolling, EIO: 4, TTL: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nodes := func() nodesReply {
+		status, body := call(t, "GET", f.base+"/api/nodes", "")
+		var r nodesReply
+		if status != 200 || json.Unmarshal([]byte(body), &r) != nil || len(r.Nodes) != 2 {
+			t.Fatalf("GET /api/nodes: %d %q", status, body)
+		}
+		return r
+	}
+	r := nodes()
+	if r.Nodes[0].Name != "node1" || r.Nodes[0].Sessions != 2 || r.Nodes[1].Sessions != 1 || r.Nodes[0].State != "up" {
+		t.Fatalf("nodes %+v", r.Nodes)
+	}
+	if status, body := call(t, "POST", f.base+"/api/nodes/default/node1/drain", ""); status != 200 || !strings.Contains(body, `"state": "draining"`) {
+		t.Fatalf("drain: %d %q", status, body)
+	}
+	if r = nodes(); r.Nodes[0].State != "draining" || !r.Nodes[0].Draining {
+		t.Fatalf("after drain: %+v", r.Nodes[0])
+	}
+	if drained, _ := f.store.Drained(context.Background()); len(drained) != 1 {
+		t.Fatalf("the drain mark must be in the pin store for the other instances: %v", drained)
+	}
+	if status, _ := call(t, "POST", f.base+"/api/nodes/default/node1/undrain", ""); status != 200 {
+		t.Fatalf("undrain: %d", status)
+	}
+	if r = nodes(); r.Nodes[0].State != "up" {
+		t.Fatalf("after undrain: %+v", r.Nodes[0])
+	}
+	if status, _ := call(t, "POST", f.base+"/api/nodes/default/nodeX/drain", ""); status != 404 {
+		t.Fatalf("drain of an unknown node: %d", status)
+	}
+}
