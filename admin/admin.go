@@ -13,12 +13,15 @@ import (
 
 	"github.com/sidpin/sidpin/affinity"
 	"github.com/sidpin/sidpin/backends"
+	"github.com/sidpin/sidpin/configs"
 )
 
 // Proxy is what the admin API reads and drives of the running proxy.
 type Proxy interface {
+	Config() *configs.Config
 	Nodes() *backends.Manager
 	SetDrain(ctx context.Context, pool, node string, draining bool) error
+	Kick(ctx context.Context, sid string) (affinity.Pin, bool, error)
 }
 
 // Server is the admin listener.

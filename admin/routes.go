@@ -16,8 +16,16 @@ func route(s *Server, ctx *fasthttp.RequestCtx, path string) {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
 	method := string(ctx.Method())
 	switch {
+	case path == "/readyz" && method == http.MethodGet:
+		s.ready(ctx)
 	case path == "/api/nodes" && method == http.MethodGet:
 		s.listNodes(ctx)
+	case path == "/api/pins" && method == http.MethodGet:
+		s.listPins(ctx)
+	case len(parts) == 3 && parts[0] == "api" && parts[1] == "pins" && method == http.MethodGet:
+		s.getPin(ctx, parts[2])
+	case len(parts) == 3 && parts[0] == "api" && parts[1] == "pins" && method == http.MethodDelete:
+		s.kickPin(ctx, parts[2])
 	case len(parts) == 5 && parts[0] == "api" && parts[1] == "nodes" && method == http.MethodPost &&
 		(parts[4] == "drain" || parts[4] == "undrain"):
 		s.drain(ctx, parts[2], parts[3], parts[4] == "drain")

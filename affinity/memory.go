@@ -300,6 +300,9 @@ func (s *MemoryStore) Len() int {
 	return s.total
 }
 
+// Ping implements Store: the memory table always answers.
+func (s *MemoryStore) Ping(context.Context) error { return nil }
+
 // Close implements Store.
 func (s *MemoryStore) Close() error {
 	select {

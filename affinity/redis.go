@@ -548,6 +548,14 @@ func (s *RedisStore) Drained(ctx context.Context) ([]NodeRef, error) {
 	return sortedRefs(set), nil
 }
 
+// Ping implements Store.
+func (s *RedisStore) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("affinity: redis ping: %w", err)
+	}
+	return nil
+}
+
 // Close implements Store: one last flush, then the background work stops.
 func (s *RedisStore) Close() error {
 	select {

@@ -110,6 +110,8 @@ type Store interface {
 	SetDrain(ctx context.Context, ref NodeRef, draining bool) error
 	// Drained returns the nodes marked draining with SetDrain.
 	Drained(ctx context.Context) ([]NodeRef, error)
+	// Ping reports whether the table answers (readiness).
+	Ping(ctx context.Context) error
 	// Close stops background work.
 	Close() error
 }

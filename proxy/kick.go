@@ -1,0 +1,69 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sidpin/sidpin/affinity"
+	"github.com/sidpin/sidpin/backends"
+)
+
+// kickTimeout bounds the close packet sent to the node of a kicked session.
+const kickTimeout = 2 * time.Second
+
+// Kick ends a session: its pin is removed, and the node is asked to close it with an Engine.IO close
+// packet, so a polling client hears of it at once (its held poll answers "1") and reconnects. The
+// pin is returned; found is false when the sid had none.
+func (p *Proxy) Kick(ctx context.Context, sid string) (pin affinity.Pin, found bool, err error) {
+	pin, found, err = p.store.Lookup(ctx, sid)
+	if err != nil || !found {
+		return pin, found, err
+	}
+	if _, err := p.store.Unpin(ctx, sid); err != nil {
+		return pin, true, fmt.Errorf("proxy: kick %s: %w", sid, err)
+	}
+	if pin.Transport == affinity.TransportPolling {
+		if err := p.closeAtNode(pin); err != nil {
+			p.log.Warn("kicked session: the node did not take the close packet", "sid", sid, "node", pin.Node, "err", err)
+		}
+	}
+	p.log.Info("session kicked", "sid", sid, "pool", pin.Pool, "node", pin.Node, "transport", pin.Transport)
+	return pin, true, nil
+}
+
+// closeAtNode posts a close packet to the session on its node, as the client would to leave.
+func (p *Proxy) closeAtNode(pin affinity.Pin) error {
+	set := p.nodes.Set()
+	pool := set.Pool(pin.Pool)
+	var node *backends.Node
+	if pool != nil {
+		node = pool.Node(pin.Node)
+	}
+	if node == nil || node.Down() {
+		return nil // nothing to tell: the node is gone
+	}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	q := url.Values{"EIO": {fmt.Sprint(pin.EIO)}, "transport": {"polling"}, "sid": {pin.SID}}
+	req.SetRequestURI(pool.EngineIOPath + "?" + q.Encode())
+	req.SetHost(node.Addr)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.Header.SetContentType("text/plain;charset=UTF-8")
+	body := "1"
+	if pin.EIO == 3 {
+		body = "1:1" // v3 payloads are length-prefixed
+	}
+	req.SetBodyString(body)
+	if err := node.Client.DoTimeout(req, resp, kickTimeout); err != nil {
+		return err
+	}
+	if resp.StatusCode() != fasthttp.StatusOK {
+		return fmt.Errorf("node answered %d %q", resp.StatusCode(), resp.Body())
+	}
+	return nil
+}
