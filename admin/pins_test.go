@@ -31,7 +31,7 @@ func TestListPinsFiltersAndPages(t *testing.T) {
 	for i := 0; i < 25; i++ {
 		p := affinity.Pin{SID: fmt.Sprintf("sid%02d", i), Pool: "default", Node: []string{"node1", "node2"}[i%2],
 			Transport: []string{affinity.TransportPolling, affinity.TransportUpgraded, affinity.TransportWebSocket}[i%3],
-			EIO: 4 - i%5/4, TTL: time.Minute}
+			EIO:       4 - i%5/4, TTL: time.Minute}
 		if _, _, err := f.store.Pin(context.Background(), p); err != nil {
 			t.Fatal(err)
 		}

@@ -105,8 +105,8 @@ func (s *RedisStore) sidKey(sid string) string { return s.prefix + "p:" + sid }
 func (s *RedisStore) nodeKey(pool, node, kind string) string {
 	return s.prefix + "n:{" + pool + sep + node + "}:" + kind
 }
-func (s *RedisStore) nodesKey() string { return s.prefix + "nodes" }
-func (s *RedisStore) epochKey() string { return s.prefix + "epoch" }
+func (s *RedisStore) nodesKey() string   { return s.prefix + "nodes" }
+func (s *RedisStore) epochKey() string   { return s.prefix + "epoch" }
 func (s *RedisStore) drainedKey() string { return s.prefix + "drained" }
 
 func encodePin(p Pin) string {
