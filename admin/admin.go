@@ -9,11 +9,14 @@ import (
 	"net"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/sidpin/sidpin/affinity"
 	"github.com/sidpin/sidpin/backends"
 	"github.com/sidpin/sidpin/configs"
+	"github.com/sidpin/sidpin/metrics"
 )
 
 // Proxy is what the admin API reads and drives of the running proxy.
@@ -22,6 +25,7 @@ type Proxy interface {
 	Nodes() *backends.Manager
 	SetDrain(ctx context.Context, pool, node string, draining bool) error
 	Kick(ctx context.Context, sid string) (affinity.Pin, bool, error)
+	Metrics() *metrics.Metrics
 }
 
 // Server is the admin listener.
@@ -29,13 +33,15 @@ type Server struct {
 	proxy  Proxy
 	store  affinity.Store
 	token  []byte // empty: no token (loopback only; the config refuses it elsewhere)
-	log    *slog.Logger
-	server *fasthttp.Server
+	log     *slog.Logger
+	server  *fasthttp.Server
+	metrics fasthttp.RequestHandler
 }
 
 // New returns the admin server; token may be empty.
 func New(proxy Proxy, store affinity.Store, token string, log *slog.Logger) *Server {
-	s := &Server{proxy: proxy, store: store, token: []byte(token), log: log}
+	s := &Server{proxy: proxy, store: store, token: []byte(token), log: log,
+		metrics: fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(proxy.Metrics().Registry, promhttp.HandlerOpts{}))}
 	s.server = &fasthttp.Server{
 		Handler:               s.serve,
 		Name:                  "sidpin-admin",

@@ -84,14 +84,22 @@ func TestTokenGuardsEverythingButHealthz(t *testing.T) {
 		{"POST", "/api/nodes/default/node1/drain", "", 401},
 		{"GET", "/api/nodes", "s3cret", 200},
 		{"GET", "/api/nope", "s3cret", 404},
+		{"GET", "/metrics", "", 401},
+		{"GET", "/metrics", "s3cret", 200},
+		{"GET", "/readyz", "", 401},
+		{"GET", "/api/pins", "", 401},
+		{"DELETE", "/api/pins/x", "", 401},
 	}
 	for _, c := range cases {
 		status, body := call(t, c.method, f.base+c.path, c.token)
 		if status != c.want {
 			t.Errorf("%s %s token %q: %d %q, want %d", c.method, c.path, c.token, status, body, c.want)
 		}
-		if status == 401 && strings.Contains(body, "node1") {
+		if status == 401 && (strings.Contains(body, "node1") || strings.Contains(body, "sidpin_")) {
 			t.Errorf("a refused request leaked data: %q", body)
+		}
+		if c.path == "/metrics" && status == 200 && !strings.Contains(body, "sidpin_node_state{") {
+			t.Errorf("/metrics lacks sidpin's metrics: %.300q", body)
 		}
 	}
 }

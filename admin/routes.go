@@ -18,6 +18,8 @@ func route(s *Server, ctx *fasthttp.RequestCtx, path string) {
 	switch {
 	case path == "/readyz" && method == http.MethodGet:
 		s.ready(ctx)
+	case path == "/metrics" && method == http.MethodGet:
+		s.metrics(ctx)
 	case path == "/api/nodes" && method == http.MethodGet:
 		s.listNodes(ctx)
 	case path == "/api/pins" && method == http.MethodGet:

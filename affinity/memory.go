@@ -83,8 +83,11 @@ func (s *MemoryStore) find(sid string) *record { return s.index.get(sid) }
 // Lookup implements Store. An expired pin is absent even before the sweeper removes it.
 func (s *MemoryStore) Lookup(_ context.Context, sid string) (Pin, bool, error) {
 	r := s.find(sid)
-	if r == nil || r.expired(s.now().UnixNano()) {
+	switch {
+	case r == nil:
 		return Pin{}, false, nil
+	case r.expired(s.now().UnixNano()):
+		return r.pin(), false, nil
 	}
 	return r.pin(), true, nil
 }
@@ -259,7 +262,7 @@ func (s *MemoryStore) CountByNode(_ context.Context, pool string) (map[string]in
 }
 
 // UnpinNode implements Store.
-func (s *MemoryStore) UnpinNode(_ context.Context, pool, node string) (int, error) {
+func (s *MemoryStore) UnpinNode(_ context.Context, pool, node string, each func(string)) (int, error) {
 	now := s.now().UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -269,6 +272,9 @@ func (s *MemoryStore) UnpinNode(_ context.Context, pool, node string) (int, erro
 		s.removeLocked(r)
 		if !r.expired(now) {
 			removed++
+			if each != nil {
+				each(r.SID)
+			}
 		}
 	}
 	return removed, nil
@@ -298,6 +304,11 @@ func (s *MemoryStore) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.total
+}
+
+// LocalTransportCounts implements Store: every session of the table.
+func (s *MemoryStore) LocalTransportCounts() TransportCounts {
+	return s.index.countTransports(s.now().UnixNano())
 }
 
 // Ping implements Store: the memory table always answers.

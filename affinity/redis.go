@@ -145,8 +145,13 @@ func (s *RedisStore) cached(sid string) *record {
 
 // Lookup implements Store: the local cache first, then Redis (and the answer is cached).
 func (s *RedisStore) Lookup(ctx context.Context, sid string) (Pin, bool, error) {
-	if r := s.cached(sid); r != nil {
-		return r.pin(), true, nil
+	var expired *record
+	if r := s.cache.get(sid); r != nil {
+		if !r.expired(time.Now().UnixNano()) {
+			return r.pin(), true, nil
+		}
+		s.cache.remove(r)
+		expired = r
 	}
 	octx, cancel := s.opCtx(ctx)
 	defer cancel()
@@ -155,6 +160,9 @@ func (s *RedisStore) Lookup(ctx context.Context, sid string) (Pin, bool, error) 
 	ttl := pipe.PTTL(octx, s.sidKey(sid))
 	_, err := pipe.Exec(octx)
 	if errors.Is(err, redis.Nil) || (err == nil && get.Val() == "") {
+		if expired != nil {
+			return expired.pin(), false, nil
+		}
 		return Pin{}, false, nil
 	}
 	if err != nil {
@@ -470,9 +478,13 @@ func (s *RedisStore) readCounts(ctx context.Context) (map[string]map[string]int,
 
 // UnpinNode implements Store: the node's sids are read from its listing set in batches, their keys
 // deleted, then the node's sets. Any instance may do it; twice is harmless.
-func (s *RedisStore) UnpinNode(ctx context.Context, pool, node string) (int, error) {
+func (s *RedisStore) UnpinNode(ctx context.Context, pool, node string, each func(string)) (int, error) {
+	if each == nil {
+		each = func(string) {}
+	}
 	for _, r := range s.cache.removeNode(pool, node) {
 		s.forget(r.SID)
+		each(r.SID)
 	}
 	list, expiry := s.nodeKey(pool, node, "l"), s.nodeKey(pool, node, "e")
 	removed := 0
@@ -485,6 +497,9 @@ func (s *RedisStore) UnpinNode(ctx context.Context, pool, node string) (int, err
 			break
 		}
 		n, err := s.unpinBatch(ctx, list, expiry, sids)
+		for _, sid := range sids {
+			each(sid)
+		}
 		removed += n
 		if err != nil {
 			return removed, fmt.Errorf("affinity: redis unpin node %s/%s: %w", pool, node, err)
@@ -546,6 +561,11 @@ func (s *RedisStore) Drained(ctx context.Context) ([]NodeRef, error) {
 		}
 	}
 	return sortedRefs(set), nil
+}
+
+// LocalTransportCounts implements Store: the sessions in this instance's cache.
+func (s *RedisStore) LocalTransportCounts() TransportCounts {
+	return s.cache.countTransports(time.Now().UnixNano())
 }
 
 // Ping implements Store.

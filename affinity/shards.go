@@ -87,3 +87,27 @@ func (x *lookupIndex) removeNode(pool, node string) []*record {
 	}
 	return out
 }
+
+// TransportCounts is live sessions per node and transport.
+type TransportCounts map[NodeRef]map[string]int
+
+// countTransports counts the live records per node and transport.
+func (x *lookupIndex) countTransports(now int64) TransportCounts {
+	out := TransportCounts{}
+	for i := range x.shards {
+		s := &x.shards[i]
+		s.mu.RLock()
+		for _, r := range s.m {
+			if r.expired(now) {
+				continue
+			}
+			ref := NodeRef{Pool: r.Pool, Node: r.Node}
+			if out[ref] == nil {
+				out[ref] = map[string]int{}
+			}
+			out[ref][*r.transport.Load()]++
+		}
+		s.mu.RUnlock()
+	}
+	return out
+}

@@ -87,7 +87,8 @@ var (
 // Store is the pin table. Implementations are safe for concurrent use.
 type Store interface {
 	// Lookup returns the live pin of sid; ok is false when there is none (never pinned, unpinned or
-	// expired).
+	// expired). When ok is false and the table still held the pin, expired, pin is that pin (so a
+	// caller can tell an expired session from an unknown one); otherwise it is the zero Pin.
 	Lookup(ctx context.Context, sid string) (pin Pin, ok bool, err error)
 	// Pin stores p unless sid is pinned already. It returns the pin in force and whether p was stored,
 	// so two instances racing on one sid agree on the node.
@@ -104,12 +105,15 @@ type Store interface {
 	// CountByNode returns the number of live pins of each node of pool that has any.
 	CountByNode(ctx context.Context, pool string) (map[string]int, error)
 	// UnpinNode removes every pin of one node (it went down, or a reload removed it) and returns how
-	// many it removed.
-	UnpinNode(ctx context.Context, pool, node string) (int, error)
+	// many it removed; each (may be nil) hears every removed sid.
+	UnpinNode(ctx context.Context, pool, node string, each func(sid string)) (int, error)
 	// SetDrain marks a node draining, or not, for every sidpin instance sharing the table.
 	SetDrain(ctx context.Context, ref NodeRef, draining bool) error
 	// Drained returns the nodes marked draining with SetDrain.
 	Drained(ctx context.Context) ([]NodeRef, error)
+	// LocalTransportCounts counts live sessions per node and transport as this instance knows them:
+	// all of them for the memory table, those this instance routed recently for Redis (its cache).
+	LocalTransportCounts() TransportCounts
 	// Ping reports whether the table answers (readiness).
 	Ping(ctx context.Context) error
 	// Close stops background work.

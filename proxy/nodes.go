@@ -35,6 +35,7 @@ func (p *Proxy) Start(ctx context.Context) {
 // its pins are purged (its clients get "Session ID unknown" and reconnect to live nodes) and its
 // WebSockets are closed.
 func (p *Proxy) nodeChanged(c backends.Change) {
+	p.metrics.NodeStateChanged(c.Node.Pool, c.Node.Name, c.To)
 	if !c.EndSessions {
 		return
 	}
@@ -42,7 +43,8 @@ func (p *Proxy) nodeChanged(c backends.Change) {
 	cut := c.Node.CloseConnections() // requests held on it end now, answered "Session ID unknown"
 	ctx, cancel := context.WithTimeout(context.Background(), 10*storeTimeout)
 	defer cancel()
-	n, err := p.store.UnpinNode(ctx, c.Node.Pool, c.Node.Name)
+	now := time.Now()
+	n, err := p.store.UnpinNode(ctx, c.Node.Pool, c.Node.Name, func(sid string) { p.gone.add(sid, now) })
 	if err != nil {
 		p.log.Error("sessions of the node not all unpinned", "pool", c.Node.Pool, "node", c.Node.Name, "unpinned", n, "err", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/sidpin/sidpin/configs"
 	"github.com/sidpin/sidpin/engineio"
 	"github.com/sidpin/sidpin/internal/eioanswer"
+	"github.com/sidpin/sidpin/metrics"
 	"github.com/sidpin/sidpin/upgrade"
 )
 
@@ -27,19 +28,24 @@ type Proxy struct {
 	store  affinity.Store
 	relay  *upgrade.Relay
 	log    *slog.Logger
-	server *fasthttp.Server
-	tls    bool
+	server  *fasthttp.Server
+	tls     bool
+	metrics *metrics.Metrics
+	gone    *tombstones // sessions ended with their node, for the metrics' "node_down" cause
 }
 
 // New builds the proxy for cfg over store.
 func New(cfg *configs.Config, store affinity.Store, log *slog.Logger) (*Proxy, error) {
-	p := &Proxy{store: store, log: log, tls: cfg.TLS.Enabled()}
+	m := metrics.New()
+	p := &Proxy{store: m.InstrumentStore(store), log: log, tls: cfg.TLS.Enabled(), metrics: m,
+		gone: newTombstones(100_000, 5*time.Minute)}
 	p.conf.Store(cfg)
 	nodes, err := backends.NewManager(cfg, log, p.nodeChanged)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	p.nodes = nodes
+	m.Collect(metrics.Sources{Nodes: nodes.Nodes, Store: store, Tunnels: func() int { return p.relay.Count() }})
 	p.relay = upgrade.NewRelay(upgrade.Options{
 		DialTimeout: cfg.Timeouts.UpstreamDial.D(), HandshakeTimeout: cfg.Timeouts.ClientRead.D(),
 		MaxFrame: cfg.Limits.MaxBodyBytes, TouchEvery: touchEvery(cfg), Logger: log,
@@ -74,6 +80,9 @@ func (p *Proxy) cfg() *configs.Config { return p.conf.Load() }
 
 // Config is the config in force (the last one loaded).
 func (p *Proxy) Config() *configs.Config { return p.cfg() }
+
+// Metrics is the proxy's Prometheus metrics.
+func (p *Proxy) Metrics() *metrics.Metrics { return p.metrics }
 
 // Nodes is the proxy's pools and nodes.
 func (p *Proxy) Nodes() *backends.Manager { return p.nodes }
@@ -131,6 +140,7 @@ func (p *Proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 		ctx.Error("sidpin: no pool serves this host and path", fasthttp.StatusNotFound)
 		return
 	}
+	start := time.Now()
 	r := classify(pool.EngineIOPath, ctx.Path(), ctx.QueryArgs(), &ctx.Request.Header)
 	switch r.kind {
 	case kindSession:
@@ -138,10 +148,34 @@ func (p *Proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	case kindHandshake:
 		p.serveHandshake(ctx, pool, r)
 	case kindBadSID:
-		writeUnknownSID(ctx, r)
+		p.answerUnknownSID(ctx, pool, r, metrics.CauseBadSID)
 	default:
 		p.servePlain(ctx, pool)
 	}
+	p.observe(ctx, pool, r, start)
+}
+
+// observe records an answered request in the pool's metrics.
+func (p *Proxy) observe(ctx *fasthttp.RequestCtx, pool *backends.Pool, r request, start time.Time) {
+	kind, status := metrics.KindPlain, ctx.Response.StatusCode()
+	switch {
+	case r.upgrade || ctx.Hijacked():
+		kind = metrics.KindUpgrade
+		if ctx.Hijacked() {
+			status = fasthttp.StatusSwitchingProtocols
+		}
+	case r.kind == kindHandshake:
+		kind = metrics.KindHandshake
+	case r.kind == kindSession || r.kind == kindBadSID:
+		kind = metrics.KindSession
+	}
+	p.metrics.Pool(pool.Name).Observe(kind, status, time.Since(start).Seconds())
+}
+
+// answerUnknownSID answers "Session ID unknown" and counts why.
+func (p *Proxy) answerUnknownSID(ctx *fasthttp.RequestCtx, pool *backends.Pool, r request, cause string) {
+	p.metrics.SessionUnknown(pool.Name, cause)
+	writeUnknownSID(ctx, r)
 }
 
 // writeUnknownSID answers exactly like an Engine.IO server that does not know the sid: JSON 400 code 1

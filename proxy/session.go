@@ -13,6 +13,7 @@ import (
 	"github.com/sidpin/sidpin/affinity"
 	"github.com/sidpin/sidpin/backends"
 	"github.com/sidpin/sidpin/engineio"
+	"github.com/sidpin/sidpin/metrics"
 	"github.com/sidpin/sidpin/upgrade"
 )
 
@@ -132,6 +133,8 @@ func (p *Proxy) pin(pool *backends.Pool, node *backends.Node, info engineio.Open
 		return err
 	case !created && cur.Node != node.Name:
 		return errors.New("the node handed out a sid pinned to another node")
+	case created:
+		p.metrics.Handshake(pool.Name, node.Name, transport)
 	}
 	p.log.Debug("session pinned", "sid", info.SID, "pool", pool.Name, "node", node.Name, "transport", transport)
 	return nil
@@ -148,31 +151,43 @@ func (p *Proxy) serveSession(ctx *fasthttp.RequestCtx, pool *backends.Pool, r re
 		return
 	}
 	node := pool.Node(pin.Node)
-	if !ok || pin.Pool != pool.Name || node == nil {
-		writeUnknownSID(ctx, r)
+	switch {
+	case !ok && pin.SID != "":
+		p.answerUnknownSID(ctx, pool, r, metrics.CauseExpired)
 		return
-	}
-	if node.Down() {
+	case !ok && p.gone.has(r.sid, time.Now()):
+		p.answerUnknownSID(ctx, pool, r, metrics.CauseNodeDown)
+		return
+	case !ok || pin.Pool != pool.Name:
+		p.answerUnknownSID(ctx, pool, r, metrics.CauseUnknown)
+		return
+	case node == nil:
+		p.answerUnknownSID(ctx, pool, r, metrics.CauseNodeGone)
+		return
+	case node.Down():
 		// Never hang a client on a dead node: it reconnects, and lands on a live one.
-		writeUnknownSID(ctx, r)
+		p.answerUnknownSID(ctx, pool, r, metrics.CauseNodeDown)
 		p.unpin(r.sid, "node down")
 		return
 	}
 	p.store.Touch(r.sid)
 	if r.upgrade {
-		p.relayUpgrade(ctx, node, p.probeHooks(r.sid))
+		p.relayUpgrade(ctx, node, p.probeHooks(pool.Name, r.sid))
 		return
 	}
 	closing := ctx.IsPost() && carriesClose(ctx.PostBody(), pin.EIO, r.jsonp)
 	if p.forward(ctx, node, time.Now().Add(pin.TTL)) != nil {
 		if node.Down() { // the node went down under the request: the session is gone with it
 			ctx.Response.Reset()
-			writeUnknownSID(ctx, r)
+			p.answerUnknownSID(ctx, pool, r, metrics.CauseNodeDown)
 			p.unpin(r.sid, "node down")
 		}
 		return
 	}
 	if p.sessionEnded(ctx, pin, r, closing) {
+		if ctx.Response.StatusCode() == fasthttp.StatusBadRequest {
+			p.metrics.SessionUnknown(pool.Name, metrics.CauseNodeSaid)
+		}
 		p.unpin(r.sid, "session ended")
 	}
 }
@@ -207,16 +222,18 @@ func (p *Proxy) unpin(sid, why string) {
 
 // probeHooks follow a probe WebSocket: "5" moves the session onto it, and its end then ends the
 // session; a probe that ends before "5" leaves polling as it was.
-func (p *Proxy) probeHooks(sid string) upgrade.Hooks {
+func (p *Proxy) probeHooks(pool, sid string) upgrade.Hooks {
 	var upgraded atomic.Bool
 	return upgrade.Hooks{
 		OnUpgrade: func() {
 			upgraded.Store(true)
+			p.metrics.Upgrade(pool, true)
 			sctx, cancel := storeCtx()
 			defer cancel()
 			_ = p.store.SetTransport(sctx, sid, affinity.TransportUpgraded)
 		},
 		OnRefused: func(status int, body []byte) {
+			p.metrics.Upgrade(pool, false)
 			if status == fasthttp.StatusBadRequest && bytes.Contains(body, []byte(engineio.ErrorMessage(engineio.ErrCodeUnknownSID))) {
 				p.unpin(sid, "node does not know the sid")
 			}
@@ -224,7 +241,9 @@ func (p *Proxy) probeHooks(sid string) upgrade.Hooks {
 		OnClose: func() {
 			if upgraded.Load() {
 				p.unpin(sid, "websocket closed")
+				return
 			}
+			p.metrics.Upgrade(pool, false)
 		},
 		Touch: func() { p.store.Touch(sid) },
 	}

@@ -126,6 +126,9 @@ func testExpiry(t *testing.T, s affinity.Store) {
 		t.Fatal("pin gone at once")
 	}
 	waitUntil(t, 3*time.Second, func() bool { _, ok := lookup(t, s, "sid-short"); return !ok })
+	if got, _ := lookup(t, s, "sid-long"); got.SID != "sid-long" {
+		t.Fatalf("a live pin: %+v", got)
+	}
 	waitUntil(t, 5*time.Second, func() bool {
 		counts, err := s.CountByNode(ctx, "chat")
 		return err == nil && counts["node1"] == 1
@@ -160,6 +163,11 @@ func testSetTransport(t *testing.T, s affinity.Store) {
 	}
 	if got, _ := lookup(t, s, "sid-1"); got.Transport != affinity.TransportUpgraded || got.Node != "node1" {
 		t.Fatalf("after SetTransport: %+v", got)
+	}
+	mustPin(t, s, pin("sid-2", "chat", "node1"))
+	counts := s.LocalTransportCounts()[affinity.NodeRef{Pool: "chat", Node: "node1"}]
+	if counts[affinity.TransportUpgraded] != 1 || counts[affinity.TransportPolling] != 1 {
+		t.Fatalf("transport counts of this instance's sessions: %v", counts)
 	}
 }
 
@@ -326,9 +334,10 @@ func testUnpinNode(t *testing.T, s affinity.Store) {
 		mustPin(t, s, pin(fmt.Sprintf("sid-%04d", i), "chat", fmt.Sprintf("node%d", i%2)))
 	}
 	mustPin(t, s, pin("same-node-other-pool", "other", "node0"))
-	removed, err := s.UnpinNode(ctx, "chat", "node0")
-	if err != nil || removed != 600 {
-		t.Fatalf("UnpinNode = %d, %v; want 600", removed, err)
+	heard := map[string]bool{}
+	removed, err := s.UnpinNode(ctx, "chat", "node0", func(sid string) { heard[sid] = true })
+	if err != nil || removed != 600 || len(heard) != 600 || !heard["sid-0000"] || heard["sid-0001"] {
+		t.Fatalf("UnpinNode = %d, %v, %d sids heard; want 600 of node0", removed, err, len(heard))
 	}
 	if _, ok := lookup(t, s, "sid-0000"); ok {
 		t.Fatal("a pin of the unpinned node is still found")
@@ -346,7 +355,7 @@ func testUnpinNode(t *testing.T, s affinity.Store) {
 	if err != nil || len(page.Pins) != 0 {
 		t.Fatalf("listing of the unpinned node: %d pins, %v", len(page.Pins), err)
 	}
-	if removed, err := s.UnpinNode(ctx, "chat", "node0"); err != nil || removed != 0 {
+	if removed, err := s.UnpinNode(ctx, "chat", "node0", nil); err != nil || removed != 0 {
 		t.Fatalf("second UnpinNode = %d, %v; want 0", removed, err)
 	}
 }

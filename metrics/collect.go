@@ -1,0 +1,94 @@
+package metrics
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sidpin/sidpin/affinity"
+	"github.com/sidpin/sidpin/backends"
+)
+
+// Sources are what the scrape-time collector reads.
+type Sources struct {
+	Nodes   func() []*backends.Node
+	Store   affinity.Store
+	Tunnels func() int                       // open WebSocket tunnels
+	Relayed func() (toNode, toClient uint64) // bytes relayed on WebSocket tunnels
+}
+
+var (
+	descSessions = prometheus.NewDesc("sidpin_sessions",
+		"Live sessions per node in the pin table (every instance's, with the redis store).", []string{"pool", "node"}, nil)
+	descLocal = prometheus.NewDesc("sidpin_local_sessions",
+		"Live sessions per node and transport as this instance knows them (all of them with the memory store; those it routed recently with redis).",
+		[]string{"pool", "node", "transport"}, nil)
+	descState = prometheus.NewDesc("sidpin_node_state",
+		"1 for the node's current state (up, draining, down, removed), 0 for the others.", []string{"pool", "node", "state"}, nil)
+	descHealthy = prometheus.NewDesc("sidpin_node_healthy", "1 when the node passes its health checks.", []string{"pool", "node"}, nil)
+	descTunnels = prometheus.NewDesc("sidpin_websocket_tunnels", "Open WebSocket tunnels on this instance.", nil, nil)
+	descRelayed = prometheus.NewDesc("sidpin_relayed_bytes_total",
+		"Bytes relayed on WebSocket tunnels, by direction (to_node, to_client).", []string{"direction"}, nil)
+	descScrapeErr = prometheus.NewDesc("sidpin_scrape_pin_store_errors",
+		"1 when the pin table did not answer the session counts of this scrape.", nil, nil)
+)
+
+type collector struct{ src Sources }
+
+// Collect registers the scrape-time collector over src.
+func (m *Metrics) Collect(src Sources) {
+	m.Registry.MustRegister(collector{src})
+}
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descSessions, descLocal, descState, descHealthy, descTunnels, descRelayed, descScrapeErr} {
+		ch <- d
+	}
+}
+
+var states = []string{backends.StateUp, backends.StateDraining, backends.StateDown, backends.StateRemoved}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	counts := map[string]map[string]int{}
+	failed := 0.0
+	nodes := c.src.Nodes()
+	for _, n := range nodes {
+		if _, ok := counts[n.Pool]; !ok {
+			cnt, err := c.src.Store.CountByNode(ctx, n.Pool)
+			if err != nil {
+				failed = 1
+			}
+			counts[n.Pool] = cnt
+		}
+		ch <- prometheus.MustNewConstMetric(descSessions, prometheus.GaugeValue, float64(counts[n.Pool][n.Name]), n.Pool, n.Name)
+		state := n.State()
+		for _, s := range states {
+			ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, boolValue(s == state), n.Pool, n.Name, s)
+		}
+		ch <- prometheus.MustNewConstMetric(descHealthy, prometheus.GaugeValue, boolValue(n.Health().Healthy), n.Pool, n.Name)
+	}
+	ch <- prometheus.MustNewConstMetric(descScrapeErr, prometheus.GaugeValue, failed)
+	for ref, byTransport := range c.src.Store.LocalTransportCounts() {
+		for transport, n := range byTransport {
+			ch <- prometheus.MustNewConstMetric(descLocal, prometheus.GaugeValue, float64(n), ref.Pool, ref.Node, transport)
+		}
+	}
+	if c.src.Tunnels != nil {
+		ch <- prometheus.MustNewConstMetric(descTunnels, prometheus.GaugeValue, float64(c.src.Tunnels()))
+	}
+	if c.src.Relayed != nil {
+		toNode, toClient := c.src.Relayed()
+		ch <- prometheus.MustNewConstMetric(descRelayed, prometheus.CounterValue, float64(toNode), "to_node")
+		ch <- prometheus.MustNewConstMetric(descRelayed, prometheus.CounterValue, float64(toClient), "to_client")
+	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

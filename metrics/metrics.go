@@ -1,0 +1,141 @@
+// Package metrics defines sidpin's Prometheus metrics and the collectors that read the pin table and
+// the nodes at scrape time. The request path only touches pre-resolved counters and histograms.
+package metrics
+
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Request kinds, as the proxy classifies them.
+const (
+	KindHandshake = iota // Engine.IO without a sid (polling; a WebSocket-first one is an upgrade)
+	KindSession          // Engine.IO polling request with a sid
+	KindUpgrade          // WebSocket upgrade (with a sid, or WebSocket-first)
+	KindPlain            // anything else under the pool
+	kindCount
+)
+
+var kindNames = [kindCount]string{"handshake", "session", "upgrade", "plain"}
+
+// Causes of a "Session ID unknown" answer given by sidpin itself.
+const (
+	CauseUnknown   = "unknown_sid" // no pin: never pinned, ended, or malformed
+	CauseExpired   = "expired"     // the pin outlived its session's lifetime without traffic
+	CauseNodeDown  = "node_down"   // the pinned node is down
+	CauseNodeGone  = "node_gone"   // the pinned node is not in the config any more
+	CauseBadSID    = "malformed"   // the sid cannot be a sid (empty, repeated, too long, control bytes)
+	CauseNodeSaid  = "node"        // the node itself answered 400 code 1 (passed through; the pin is removed)
+	statusClassLen = 6             // 1xx..5xx and "other"
+)
+
+// Metrics is every metric of one sidpin process.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	requests     *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	handshakes   *prometheus.CounterVec
+	upgrades     *prometheus.CounterVec
+	unknownSID   *prometheus.CounterVec
+	storeErrors  *prometheus.CounterVec
+	storeLatency *prometheus.HistogramVec
+	stateChanges *prometheus.CounterVec
+
+	mu    sync.RWMutex
+	pools map[string]*Pool
+}
+
+// New registers sidpin's metrics (and the Go runtime's and the process's) in a new registry.
+func New() *Metrics {
+	m := &Metrics{Registry: prometheus.NewRegistry(), pools: map[string]*Pool{}}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sidpin_requests_total",
+		Help: "Client requests by pool, kind (handshake, session, upgrade, plain) and status class."}, []string{"pool", "kind", "code"})
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sidpin_request_duration_seconds",
+		Help:    "Time to answer a client request, by pool and kind (held long-polls last up to pingInterval).",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}, []string{"pool", "kind"})
+	m.handshakes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sidpin_handshakes_total",
+		Help: "Sessions pinned, by pool, node and first transport."}, []string{"pool", "node", "transport"})
+	m.upgrades = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sidpin_upgrades_total",
+		Help: "Polling sessions moving to WebSocket, by pool and result (succeeded: the client sent 5; failed: the probe ended before)."}, []string{"pool", "result"})
+	m.unknownSID = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sidpin_session_unknown_total",
+		Help: `"Session ID unknown" answers, by pool and cause.`}, []string{"pool", "cause"})
+	m.storeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sidpin_pin_store_errors_total",
+		Help: "Pin table operations that failed, by operation."}, []string{"op"})
+	m.storeLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sidpin_pin_store_duration_seconds",
+		Help:    "Pin table operation time, by operation.",
+		Buckets: []float64{.00001, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5}}, []string{"op"})
+	m.stateChanges = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sidpin_node_state_changes_total",
+		Help: "Node state changes, by pool, node and new state."}, []string{"pool", "node", "to"})
+	m.Registry.MustRegister(m.requests, m.latency, m.handshakes, m.upgrades, m.unknownSID, m.storeErrors,
+		m.storeLatency, m.stateChanges,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Pool holds one pool's request metrics, resolved once so that a request costs no label lookup.
+type Pool struct {
+	requests [kindCount][statusClassLen]prometheus.Counter
+	latency  [kindCount]prometheus.Observer
+}
+
+// Pool returns the metrics of the named pool.
+func (m *Metrics) Pool(name string) *Pool {
+	m.mu.RLock()
+	p := m.pools[name]
+	m.mu.RUnlock()
+	if p != nil {
+		return p
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p = m.pools[name]; p != nil {
+		return p
+	}
+	p = &Pool{}
+	classes := [statusClassLen]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
+	for k := range kindCount {
+		for c := range statusClassLen {
+			p.requests[k][c] = m.requests.WithLabelValues(name, kindNames[k], classes[c])
+		}
+		p.latency[k] = m.latency.WithLabelValues(name, kindNames[k])
+	}
+	m.pools[name] = p
+	return p
+}
+
+// Observe records one answered request of the pool.
+func (p *Pool) Observe(kind, status int, seconds float64) {
+	class := status / 100
+	if class < 1 || class > 5 {
+		class = 0
+	}
+	p.requests[kind][class].Inc()
+	p.latency[kind].Observe(seconds)
+}
+
+// Handshake counts a new pinned session.
+func (m *Metrics) Handshake(pool, node, transport string) {
+	m.handshakes.WithLabelValues(pool, node, transport).Inc()
+}
+
+// Upgrade counts a probe's outcome.
+func (m *Metrics) Upgrade(pool string, succeeded bool) {
+	result := "failed"
+	if succeeded {
+		result = "succeeded"
+	}
+	m.upgrades.WithLabelValues(pool, result).Inc()
+}
+
+// SessionUnknown counts one "Session ID unknown" answer.
+func (m *Metrics) SessionUnknown(pool, cause string) {
+	m.unknownSID.WithLabelValues(pool, cause).Inc()
+}
+
+// NodeStateChanged counts a node state change.
+func (m *Metrics) NodeStateChanged(pool, node, to string) {
+	m.stateChanges.WithLabelValues(pool, node, to).Inc()
+}
