@@ -30,9 +30,9 @@ type Proxy interface {
 
 // Server is the admin listener.
 type Server struct {
-	proxy  Proxy
-	store  affinity.Store
-	token  []byte // empty: no token (loopback only; the config refuses it elsewhere)
+	proxy   Proxy
+	store   affinity.Store
+	token   []byte // empty: no token (loopback only; the config refuses it elsewhere)
 	log     *slog.Logger
 	server  *fasthttp.Server
 	metrics fasthttp.RequestHandler

@@ -23,11 +23,11 @@ import (
 
 // Proxy is sidpin's client-facing server.
 type Proxy struct {
-	conf   atomic.Pointer[configs.Config] // swapped by Reload
-	nodes  *backends.Manager
-	store  affinity.Store
-	relay  *upgrade.Relay
-	log    *slog.Logger
+	conf    atomic.Pointer[configs.Config] // swapped by Reload
+	nodes   *backends.Manager
+	store   affinity.Store
+	relay   *upgrade.Relay
+	log     *slog.Logger
 	server  *fasthttp.Server
 	tls     bool
 	metrics *metrics.Metrics
