@@ -26,6 +26,7 @@ type Proxy interface {
 	SetDrain(ctx context.Context, pool, node string, draining bool) error
 	Kick(ctx context.Context, sid string) (affinity.Pin, bool, error)
 	Metrics() *metrics.Metrics
+	Tunnels() int
 }
 
 // Server is the admin listener.
@@ -70,7 +71,15 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 		ctx.SetBodyString("ok\n")
 		return
 	}
+	if path == "/login" && ctx.IsPost() {
+		s.login(ctx)
+		return
+	}
 	if !s.authorized(ctx) {
+		if path == "/" {
+			s.loginPage(ctx, "")
+			return
+		}
 		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="sidpin-admin"`)
 		writeError(ctx, fasthttp.StatusUnauthorized, "missing or wrong bearer token")
 		return
@@ -78,9 +87,12 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 	route(s, ctx, path)
 }
 
-// authorized compares the bearer token in constant time.
+// authorized compares the bearer token (or the admin page's sign-in cookie) in constant time.
 func (s *Server) authorized(ctx *fasthttp.RequestCtx) bool {
 	if len(s.token) == 0 {
+		return true
+	}
+	if s.cookieAuthorized(ctx) {
 		return true
 	}
 	const prefix = "Bearer "

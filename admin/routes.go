@@ -16,6 +16,11 @@ func route(s *Server, ctx *fasthttp.RequestCtx, path string) {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
 	method := string(ctx.Method())
 	switch {
+	case path == "/" && method == http.MethodGet:
+		s.page(ctx)
+	case len(parts) == 5 && parts[0] == "ui" && parts[1] == "nodes" && method == http.MethodPost &&
+		(parts[4] == "drain" || parts[4] == "undrain"):
+		s.uiDrain(ctx, parts[2], parts[3], parts[4] == "drain")
 	case path == "/readyz" && method == http.MethodGet:
 		s.ready(ctx)
 	case path == "/metrics" && method == http.MethodGet:
@@ -54,13 +59,23 @@ type nodeView struct {
 func (s *Server) listNodes(ctx *fasthttp.RequestCtx) {
 	sctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
 	defer cancel()
+	views, err := s.nodeViews(sctx)
+	out := map[string]any{"nodes": views}
+	if err != nil {
+		out["sessions_error"] = err.Error()
+	}
+	writeJSON(ctx, fasthttp.StatusOK, out)
+}
+
+// nodeViews lists every node with its live sessions; err says the counts could not all be read.
+func (s *Server) nodeViews(ctx context.Context) ([]nodeView, error) {
 	nodes := s.proxy.Nodes().Nodes()
 	counts := map[string]map[string]int{}
 	views := make([]nodeView, 0, len(nodes))
 	var countErr error
 	for _, n := range nodes {
 		if _, ok := counts[n.Pool]; !ok {
-			c, err := s.store.CountByNode(sctx, n.Pool)
+			c, err := s.store.CountByNode(ctx, n.Pool)
 			if err != nil {
 				countErr = err
 			}
@@ -68,11 +83,7 @@ func (s *Server) listNodes(ctx *fasthttp.RequestCtx) {
 		}
 		views = append(views, view(n, counts[n.Pool][n.Name]))
 	}
-	out := map[string]any{"nodes": views}
-	if countErr != nil {
-		out["sessions_error"] = countErr.Error()
-	}
-	writeJSON(ctx, fasthttp.StatusOK, out)
+	return views, countErr
 }
 
 func view(n *backends.Node, sessions int) nodeView {
