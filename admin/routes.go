@@ -43,17 +43,17 @@ func route(s *Server, ctx *fasthttp.RequestCtx, path string) {
 
 // nodeView is one node as GET /api/nodes shows it.
 type nodeView struct {
-	Pool         string    `json:"pool"`
-	Name         string    `json:"name"`
-	URL          string    `json:"url"`
-	Weight       int       `json:"weight"`
-	State        string    `json:"state"`
-	Healthy      bool      `json:"healthy"`
-	Draining     bool      `json:"draining"`
-	Sessions     int       `json:"sessions"`
-	LastError    string    `json:"last_error"`
-	Changed      time.Time `json:"changed,omitzero"`
-	StateChanges int64     `json:"state_changes"`
+	Pool         string     `json:"pool"`
+	Name         string     `json:"name"`
+	URL          string     `json:"url"`
+	Weight       int        `json:"weight"`
+	State        string     `json:"state"`
+	Healthy      bool       `json:"healthy"`
+	Draining     bool       `json:"draining"`
+	Sessions     int        `json:"sessions"`
+	LastError    string     `json:"last_error"`
+	Changed      *time.Time `json:"changed"` // last flip between up and down; null: never
+	StateChanges int64      `json:"state_changes"`
 }
 
 func (s *Server) listNodes(ctx *fasthttp.RequestCtx) {
@@ -88,9 +88,14 @@ func (s *Server) nodeViews(ctx context.Context) ([]nodeView, error) {
 
 func view(n *backends.Node, sessions int) nodeView {
 	h := n.Health()
-	return nodeView{Pool: n.Pool, Name: n.Name, URL: n.URL, Weight: n.Weight(), State: n.State(),
+	v := nodeView{Pool: n.Pool, Name: n.Name, URL: n.URL, Weight: n.Weight(), State: n.State(),
 		Healthy: h.Healthy, Draining: n.Draining(), Sessions: sessions, LastError: h.LastErr,
-		Changed: h.Changed, StateChanges: n.StateChanges()}
+		StateChanges: n.StateChanges()}
+	if !h.Changed.IsZero() {
+		changed := h.Changed.UTC()
+		v.Changed = &changed
+	}
+	return v
 }
 
 func (s *Server) drain(ctx *fasthttp.RequestCtx, pool, node string, draining bool) {

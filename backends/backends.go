@@ -33,6 +33,7 @@ type Node struct {
 	cfgDrain  atomic.Bool // drain: true in the config
 	rtDrain   atomic.Bool // drained at runtime (admin API), shared through the pin store
 	removed   atomic.Bool // a reload removed it; it serves its last sessions
+	retired   atomic.Bool // a reload removed it and ended its sessions (on_node_removed: close)
 	down      atomic.Bool // mirrors health.down for the request path
 	failing   atomic.Bool // a passive failure since the last success: ObserveSuccess has work to do
 	avoidTill atomic.Int64
@@ -65,9 +66,15 @@ func (n *Node) Draining() bool { return n.cfgDrain.Load() || n.rtDrain.Load() }
 // Down reports whether the node failed its checks: requests of its sessions must not wait on it.
 func (n *Node) Down() bool { return n.down.Load() }
 
+// Gone reports whether the node's sessions are over: it is down, or a reload removed it with
+// on_node_removed: close. Nothing is sent to it any more.
+func (n *Node) Gone() bool { return n.down.Load() || n.retired.Load() }
+
 // State is the node's state as operators see it.
 func (n *Node) State() string {
 	switch {
+	case n.retired.Load():
+		return StateRemoved
 	case n.down.Load():
 		return StateDown
 	case n.removed.Load():
@@ -115,8 +122,12 @@ func (n *Node) ObserveSuccess() {
 // avoidAfterRefusal keeps new sessions off a node that refused a connection while its failures add up.
 const avoidAfterRefusal = time.Second
 
-// observe feeds one check result to the health state machine.
+// observe feeds one check result to the health state machine. A retired node has no health to track:
+// its connections fail because sidpin cut them.
 func (n *Node) observe(err error, now time.Time) {
+	if n.retired.Load() {
+		return
+	}
 	h := n.check.Load()
 	reason := "checks passed"
 	if err != nil {
@@ -309,7 +320,7 @@ func newNode(pc *configs.Pool, nc configs.Node, o Options) (*Node, error) {
 		Addr:  addr,
 		IsTLS: tls,
 		Dial: func(a string) (net.Conn, error) {
-			if n.down.Load() {
+			if n.Gone() {
 				return nil, ErrNodeDown // a retry of a request cut by CloseConnections ends here
 			}
 			c, err := fasthttp.DialTimeout(a, dialTimeout)

@@ -134,7 +134,9 @@ func (m *Manager) Apply(cfg *configs.Config) (Changes, error) {
 	m.cfg = cfg
 	m.cur.Store(set)
 	for _, n := range closed {
-		m.changed(Change{Node: n, From: n.State(), To: StateRemoved, Reason: "removed from the config: closing its sessions", EndSessions: true})
+		from := n.State()
+		n.retired.Store(true)
+		m.changed(Change{Node: n, From: from, To: StateRemoved, Reason: "removed from the config: closing its sessions", EndSessions: true})
 	}
 	return ch, nil
 }

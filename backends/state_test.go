@@ -201,11 +201,19 @@ func TestApplyReload(t *testing.T) {
 // TestApplyClosePolicy: on_node_removed: close ends the sessions of a removed node at once.
 func TestApplyClosePolicy(t *testing.T) {
 	m, rec := newTestManager(t, `pools: [{name: p, on_node_removed: close, nodes: [{name: a, url: "http://127.0.0.1:1"}, {name: b, url: "http://127.0.0.1:2"}]}]`)
+	b := m.Node("p", "b")
 	if _, err := m.Apply(parse(t, `pools: [{name: p, on_node_removed: close, nodes: [{name: a, url: "http://127.0.0.1:1"}]}]`)); err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.Join(rec.take(), ","); got != "b:up>removed!" || m.Node("p", "b") != nil {
 		t.Fatalf("changes %q, node b %v", got, m.Node("p", "b"))
+	}
+	// Its cut connections fail the requests held on it: that is no news of its health.
+	for i := 0; i < 5; i++ {
+		b.ObserveFailure(errCheck, false)
+	}
+	if got := rec.take(); len(got) != 0 || !b.Gone() || b.State() != StateRemoved {
+		t.Fatalf("a retired node: changes %v, gone %v, state %s", got, b.Gone(), b.State())
 	}
 }
 

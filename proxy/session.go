@@ -177,7 +177,7 @@ func (p *Proxy) serveSession(ctx *fasthttp.RequestCtx, pool *backends.Pool, r re
 	}
 	closing := ctx.IsPost() && carriesClose(ctx.PostBody(), pin.EIO, r.jsonp)
 	if p.forward(ctx, node, time.Now().Add(pin.TTL)) != nil {
-		if node.Down() { // the node went down under the request: the session is gone with it
+		if node.Gone() { // the node went down (or was retired) under the request: the session went with it
 			ctx.Response.Reset()
 			p.answerUnknownSID(ctx, pool, r, metrics.CauseNodeDown)
 			p.unpin(r.sid, "node down")
