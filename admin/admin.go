@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -97,7 +98,7 @@ func (s *Server) authorized(ctx *fasthttp.RequestCtx) bool {
 	}
 	const prefix = "Bearer "
 	h := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)
-	if len(h) < len(prefix) || string(h[:len(prefix)]) != prefix {
+	if len(h) < len(prefix) || !strings.EqualFold(string(h[:len(prefix)]), prefix) { // the scheme is case-insensitive
 		return false
 	}
 	return subtle.ConstantTimeCompare(h[len(prefix):], s.token) == 1

@@ -32,6 +32,7 @@ type MemoryStore struct {
 	applyMu sync.Mutex // one memdb writer at a time
 
 	drained map[NodeRef]bool // guarded by mu
+	evicted evictHandlers
 
 	stop chan struct{}
 	done chan struct{}
@@ -191,6 +192,18 @@ func (s *MemoryStore) Unpin(_ context.Context, sid string) (bool, error) {
 	s.removeLocked(r)
 	return !r.expired(s.now().UnixNano()), nil
 }
+
+// Evict implements Store: one instance, so Unpin and the local handlers.
+func (s *MemoryStore) Evict(ctx context.Context, sid string) (bool, error) {
+	ok, err := s.Unpin(ctx, sid)
+	if ok {
+		s.evicted.call(sid)
+	}
+	return ok, err
+}
+
+// OnEvict implements Store.
+func (s *MemoryStore) OnEvict(fn func(string)) { s.evicted.add(fn) }
 
 // List implements Store. Pins come ordered by pool, node and sid; the cursor is the last one returned.
 func (s *MemoryStore) List(_ context.Context, opts ListOptions) (Page, error) {

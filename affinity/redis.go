@@ -23,6 +23,7 @@ import (
 //	P n:{<pool>␟<node>}:l      sorted set sid -> 0: the node's sids in order, for cursor listings
 //	P nodes                    set of "pool␟node" that ever had a pin
 //	P drained                  set of "pool␟node" marked draining at runtime
+//	P evict                    pub/sub channel of evicted sids (kicks), heard by every instance
 //
 // Sid keys carry no hash tag, so they spread over a Cluster; a node's two sets share one tag. The sets
 // are kept best effort beside the sid keys (no cross-slot transactions): the sid key is the truth.
@@ -44,6 +45,9 @@ type RedisStore struct {
 	counts  map[string]map[string]int
 	countAt time.Time
 	epoch   string // the dataset's epoch as last seen: a new one means Redis lost its data
+
+	evicted evictHandlers
+	evicts  *redis.PubSub
 
 	stop chan struct{}
 	done chan struct{}
@@ -95,9 +99,39 @@ func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) *RedisStore {
 	ctx, cancel := context.WithTimeout(context.Background(), opts.OpTimeout)
 	s.dataLost(ctx) // records the dataset's epoch (Redis may well be down now: then at the first flush)
 	cancel()
+	// go-redis resubscribes by itself after a connection loss; evictions sent meanwhile are missed, and
+	// those pins then live on in other instances' caches until their sessions' traffic stops.
+	s.evicts = rdb.Subscribe(context.Background(), s.evictChannel())
+	go s.hearEvictions()
 	go s.background()
 	return s
 }
+
+func (s *RedisStore) evictChannel() string { return s.prefix + "evict" }
+
+func (s *RedisStore) hearEvictions() {
+	for msg := range s.evicts.Channel() {
+		s.forget(msg.Payload)
+		s.evicted.call(msg.Payload)
+	}
+}
+
+// Evict implements Store: Unpin, then a message on the evict channel that every instance hears.
+func (s *RedisStore) Evict(ctx context.Context, sid string) (bool, error) {
+	ok, err := s.Unpin(ctx, sid)
+	if err != nil || !ok {
+		return ok, err
+	}
+	octx, cancel := s.opCtx(ctx)
+	defer cancel()
+	if err := s.rdb.Publish(octx, s.evictChannel(), sid).Err(); err != nil {
+		return true, fmt.Errorf("affinity: redis evict %s: unpinned, but other instances were not told: %w", sid, err)
+	}
+	return true, nil
+}
+
+// OnEvict implements Store.
+func (s *RedisStore) OnEvict(fn func(string)) { s.evicted.add(fn) }
 
 const sep = "\x1f"
 
@@ -243,14 +277,22 @@ func (s *RedisStore) Touch(sid string) {
 	s.mu.Unlock()
 }
 
-// setTransport replaces the transport field and keeps the key's lifetime.
+// setTransport replaces the transport field and keeps the key's lifetime. The fields are split with
+// a plain find: Lua 5.1's gmatch with a pattern that can match empty also yields an empty match after
+// every field, which shifted them.
 var setTransport = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
-local f = {}
-for part in string.gmatch(v, '([^\31]*)') do table.insert(f, part) end
+local f, i = {}, 1
+while true do
+  local j = string.find(v, '\31', i, true)
+  if not j then table.insert(f, string.sub(v, i)) break end
+  table.insert(f, string.sub(v, i, j - 1))
+  i = j + 1
+end
+if #f ~= 7 then return redis.error_reply('malformed pin value') end
 f[3] = ARGV[1]
-redis.call('SET', KEYS[1], table.concat(f, '\31', 1, 7), 'KEEPTTL')
+redis.call('SET', KEYS[1], table.concat(f, '\31'), 'KEEPTTL')
 return 1`)
 
 // SetTransport implements Store.
@@ -384,8 +426,8 @@ func (s *RedisStore) listNode(ctx context.Context, pool, node, after string, lim
 				continue
 			}
 			if len(page.Pins) == limit {
-				last := page.Pins[limit-1]
-				page.Next = encodeCursor(last.Pool, last.Node, last.SID)
+				// The cursor names the node being walked, whatever a pin's value says.
+				page.Next = encodeCursor(pool, node, page.Pins[limit-1].SID)
 				return true, nil
 			}
 			page.Pins = append(page.Pins, p)
@@ -583,6 +625,7 @@ func (s *RedisStore) Close() error {
 	default:
 		close(s.stop)
 		<-s.done
+		s.evicts.Close()
 	}
 	return nil
 }

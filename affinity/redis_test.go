@@ -56,6 +56,32 @@ func TestRedisStoreSharedByInstances(t *testing.T) {
 	if counts, _ := b.CountByNode(ctx, "chat"); counts["n1"] != 1 {
 		t.Fatalf("counts seen by b: %v", counts)
 	}
+	// A transport change made through a is read whole by b, which never cached the pin.
+	up := affinity.Pin{SID: "s2", Pool: "chat", Node: "n2", Transport: affinity.TransportPolling, EIO: 3, ClientAddr: "127.0.0.1:9", TTL: time.Minute}
+	if _, _, err := a.Pin(ctx, up); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetTransport(ctx, "s2", affinity.TransportUpgraded); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, _ := b.Lookup(ctx, "s2"); !ok || got.Node != "n2" || got.Transport != affinity.TransportUpgraded ||
+		got.EIO != 3 || got.ClientAddr != "127.0.0.1:9" || got.TTL != time.Minute {
+		t.Fatalf("b.Lookup after a's SetTransport = %+v %v", got, ok)
+	}
+	// An eviction through a reaches b's cache and b's handlers.
+	heard := make(chan string, 1)
+	b.OnEvict(func(sid string) { heard <- sid })
+	if ok, err := a.Evict(ctx, "s2"); !ok || err != nil {
+		t.Fatalf("a.Evict = %v %v", ok, err)
+	}
+	select {
+	case sid := <-heard:
+		if _, ok, _ := b.Lookup(ctx, sid); ok {
+			t.Fatal("b still finds the evicted pin")
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("b did not hear the eviction")
+	}
 	if ok, _ := b.Unpin(ctx, "s1"); !ok {
 		t.Fatal("b could not unpin a's pin")
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -99,6 +100,12 @@ type Store interface {
 	SetTransport(ctx context.Context, sid, transport string) error
 	// Unpin removes the pin of sid; ok is false when there was none.
 	Unpin(ctx context.Context, sid string) (ok bool, err error)
+	// Evict unpins sid and tells every instance sharing the table (this one included): each drops
+	// what it caches of the pin and calls the functions given to OnEvict, which end what the instance
+	// holds of the session (an operator's kick).
+	Evict(ctx context.Context, sid string) (ok bool, err error)
+	// OnEvict registers fn to hear every evicted sid, from any instance.
+	OnEvict(fn func(sid string))
 	// List returns one page of pins in a stable order; pins added during paging may or may not appear,
 	// none appears twice.
 	List(ctx context.Context, opts ListOptions) (Page, error)
@@ -151,6 +158,27 @@ func copyCounts(m map[string]int) map[string]int {
 		out[k] = v
 	}
 	return out
+}
+
+// evictHandlers is the list of OnEvict functions, shared by both stores.
+type evictHandlers struct {
+	mu  sync.Mutex
+	fns []func(string)
+}
+
+func (h *evictHandlers) add(fn func(string)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.fns = append(h.fns, fn)
+}
+
+func (h *evictHandlers) call(sid string) {
+	h.mu.Lock()
+	fns := h.fns
+	h.mu.Unlock()
+	for _, fn := range fns {
+		fn(sid)
+	}
 }
 
 func sortedRefs(set map[NodeRef]bool) []NodeRef {

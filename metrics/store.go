@@ -24,7 +24,7 @@ type storeOp struct {
 // InstrumentStore wraps s so that its operations are measured.
 func (m *Metrics) InstrumentStore(s affinity.Store) affinity.Store {
 	st := &instrumentedStore{Store: s, ops: map[string]storeOp{}}
-	for _, op := range []string{"lookup", "pin", "set_transport", "unpin", "list", "count", "unpin_node", "set_drain", "drained", "ping"} {
+	for _, op := range []string{"lookup", "pin", "set_transport", "unpin", "evict", "list", "count", "unpin_node", "set_drain", "drained", "ping"} {
 		st.ops[op] = storeOp{latency: m.storeLatency.WithLabelValues(op), errors: m.storeErrors.WithLabelValues(op)}
 	}
 	return st
@@ -64,6 +64,13 @@ func (s *instrumentedStore) Unpin(ctx context.Context, sid string) (bool, error)
 	start := time.Now()
 	ok, err := s.Store.Unpin(ctx, sid)
 	s.done("unpin", start, err)
+	return ok, err
+}
+
+func (s *instrumentedStore) Evict(ctx context.Context, sid string) (bool, error) {
+	start := time.Now()
+	ok, err := s.Store.Evict(ctx, sid)
+	s.done("evict", start, err)
 	return ok, err
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -15,15 +16,16 @@ import (
 // kickTimeout bounds the close packet sent to the node of a kicked session.
 const kickTimeout = 2 * time.Second
 
-// Kick ends a session: its pin is removed, and the node is asked to close it with an Engine.IO close
-// packet, so a polling client hears of it at once (its held poll answers "1") and reconnects. The
-// pin is returned; found is false when the sid had none.
+// Kick ends a session: its pin is evicted (every instance sharing the pin table forgets it and closes
+// the session's WebSocket if it holds it), and the node of a polling session is asked to close it
+// with an Engine.IO close packet, so the client hears of it at once (its held poll answers) and
+// reconnects. The pin is returned; found is false when the sid had none.
 func (p *Proxy) Kick(ctx context.Context, sid string) (pin affinity.Pin, found bool, err error) {
 	pin, found, err = p.store.Lookup(ctx, sid)
 	if err != nil || !found {
 		return pin, found, err
 	}
-	if _, err := p.store.Unpin(ctx, sid); err != nil {
+	if _, err := p.store.Evict(ctx, sid); err != nil {
 		return pin, true, fmt.Errorf("proxy: kick %s: %w", sid, err)
 	}
 	if pin.Transport == affinity.TransportPolling {
@@ -66,4 +68,26 @@ func (p *Proxy) closeAtNode(pin affinity.Pin) error {
 		return fmt.Errorf("node answered %d %q", resp.StatusCode(), resp.Body())
 	}
 	return nil
+}
+
+// sessionTunnels maps the sid of each WebSocket this instance relays to the function that closes it.
+type sessionTunnels struct{ m sync.Map }
+
+func (t *sessionTunnels) add(sid string, closeTunnel func()) { t.m.Store(sid, closeTunnel) }
+func (t *sessionTunnels) remove(sid string)                  { t.m.Delete(sid) }
+
+// close closes the WebSocket of sid, if this instance relays it.
+func (t *sessionTunnels) close(sid string) bool {
+	v, ok := t.m.LoadAndDelete(sid)
+	if ok {
+		v.(func())()
+	}
+	return ok
+}
+
+// evicted ends what this instance holds of a session evicted by any instance: its WebSocket.
+func (p *Proxy) evicted(sid string) {
+	if p.tunnels.close(sid) {
+		p.log.Info("kicked session's websocket closed", "sid", sid)
+	}
 }

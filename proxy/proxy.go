@@ -32,6 +32,7 @@ type Proxy struct {
 	tls     bool
 	metrics *metrics.Metrics
 	gone    *tombstones // sessions ended with their node, for the metrics' "node_down" cause
+	tunnels sessionTunnels
 }
 
 // New builds the proxy for cfg over store.
@@ -45,6 +46,7 @@ func New(cfg *configs.Config, store affinity.Store, log *slog.Logger) (*Proxy, e
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	p.nodes = nodes
+	store.OnEvict(p.evicted)
 	m.Collect(metrics.Sources{Nodes: nodes.Nodes, Store: store, Tunnels: func() int { return p.relay.Count() }})
 	p.relay = upgrade.NewRelay(upgrade.Options{
 		DialTimeout: cfg.Timeouts.UpstreamDial.D(), HandshakeTimeout: cfg.Timeouts.ClientRead.D(),

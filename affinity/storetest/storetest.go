@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"concurrent pins of one sid agree", testConcurrentPin},
 		{"unpin a whole node", testUnpinNode},
 		{"drain marks are shared", testDrain},
+		{"evict unpins and tells", testEvict},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -376,5 +377,28 @@ func testDrain(t *testing.T, s affinity.Store) {
 	}
 	if got, err = s.Drained(ctx); err != nil || len(got) != 1 || got[0] != b {
 		t.Fatalf("after undrain: %v, %v", got, err)
+	}
+}
+
+func testEvict(t *testing.T, s affinity.Store) {
+	heard := make(chan string, 4)
+	s.OnEvict(func(sid string) { heard <- sid })
+	mustPin(t, s, pin("sid-kicked", "chat", "node1"))
+	if ok, err := s.Evict(ctx, "sid-kicked"); err != nil || !ok {
+		t.Fatalf("Evict = %v, %v", ok, err)
+	}
+	if _, ok := lookup(t, s, "sid-kicked"); ok {
+		t.Fatal("an evicted pin is still found")
+	}
+	select {
+	case sid := <-heard:
+		if sid != "sid-kicked" {
+			t.Fatalf("OnEvict heard %q", sid)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("OnEvict heard nothing")
+	}
+	if ok, err := s.Evict(ctx, "sid-kicked"); err != nil || ok {
+		t.Fatalf("second Evict = %v, %v; want false", ok, err)
 	}
 }
