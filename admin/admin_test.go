@@ -83,7 +83,7 @@ func TestTokenGuardsEverythingButHealthz(t *testing.T) {
 		{"GET", "/api/nodes", "s3cre", 401},
 		{"POST", "/api/nodes/default/node1/drain", "", 401},
 		{"GET", "/api/nodes", "s3cret", 200},
-		{"GET", "/api/nodes", "s3cret ", 401},
+		{"GET", "/api/nodes", "s3cret1", 401},
 		{"GET", "/api/nope", "s3cret", 404},
 		{"GET", "/metrics", "", 401},
 		{"GET", "/metrics", "s3cret", 200},
