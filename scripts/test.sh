@@ -20,6 +20,18 @@ ensure_redis_server() {
   exit 1
 }
 
+ensure_chromium() { # Debian's Chromium, driven by playwright-core in e2e/tests/admin-page.test.js
+  [ -x /usr/bin/chromium ] && return
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "chromium is missing: installing Debian's chromium (for the admin page e2e test)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    return
+  fi
+  echo "make test needs Debian's chromium at /usr/bin/chromium (apt-get install chromium); run as root to have it installed" >&2
+  exit 1
+}
+
 free_port() {
   node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
 }
@@ -96,6 +108,7 @@ log "go test -race"
 go test -race -count=1 ./...
 echo "throwaway redis-server at $SIDPIN_TEST_REDIS has served $(redis_commands_processed "${SIDPIN_TEST_REDIS##*:}") commands from the Go tests"
 
+ensure_chromium
 log "e2e (npm packages from e2e/package-lock.json)"
 (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
 go build -o "$WORK_DIR/bin/" ./cmd/...
