@@ -32,6 +32,8 @@ cat <<MSG
     chat page:  http://127.0.0.1:3200/            (open two tabs with "polling only" ticked: each tab
                                                    shows the node its session is pinned to, and they chat)
     nodes:      http://127.0.0.1:3101/ .. :3103/  (direct, without sidpin)
+    admin:      http://127.0.0.1:3201/            (sidpin's operator page: nodes, pins, drain buttons;
+                                                   no token on loopback in the demo)
   Ctrl-C stops it.
 
 MSG
