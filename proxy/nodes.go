@@ -39,7 +39,7 @@ func (p *Proxy) nodeChanged(c backends.Change) {
 	if !c.EndSessions {
 		return
 	}
-	closed := closeTarget(p.relay, c.Node.Addr)
+	closed := p.relay.CloseTarget(c.Node.Addr)
 	cut := c.Node.CloseConnections() // requests held on it end now, answered "Session ID unknown"
 	ctx, cancel := context.WithTimeout(context.Background(), 10*storeTimeout)
 	defer cancel()

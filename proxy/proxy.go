@@ -124,7 +124,7 @@ func (p *Proxy) Serve(ln net.Listener) error {
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	closed := make(chan struct{})
 	go func() {
-		shutdownRelay(p.relay)
+		p.relay.Shutdown()
 		close(closed)
 	}()
 	err := p.server.ShutdownWithContext(ctx)

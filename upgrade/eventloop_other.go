@@ -5,11 +5,19 @@ package upgrade
 import (
 	"net"
 	"sync/atomic"
+	"time"
 )
 
 var loopTunnels atomic.Int64
 
-// handOver is Linux-only; elsewhere tunnels are copied by goroutines.
-func handOver(client, node net.Conn, active *atomic.Int64, done func()) bool { return false }
+// loopTunnel is Linux-only; elsewhere no tunnel is handed over, so none exists.
+type loopTunnel struct{}
 
-func shutdownConn(net.Conn) {}
+func (*loopTunnel) goAway(clientLast, nodeLast []byte, wait time.Duration) {}
+
+func (*loopTunnel) endNow() {}
+
+// handOver is Linux-only; elsewhere tunnels are copied by goroutines.
+func handOver(client, node net.Conn, active *atomic.Int64, done func(), toClient, toNode frameCursor) *loopTunnel {
+	return nil
+}

@@ -31,9 +31,23 @@ func readsRaw(c net.Conn) bool {
 	if inner.Kind() != reflect.Pointer {
 		return false
 	}
-	if inner.Type() == reflect.TypeOf((*bufio.Reader)(nil)) {
-		return (*bufio.Reader)(inner.UnsafePointer()).Buffered() == 0
-	}
 	raw := reflect.ValueOf(rc.UnsafeConn())
-	return raw.Kind() == reflect.Pointer && inner.UnsafePointer() == raw.UnsafePointer()
+	if raw.Kind() != reflect.Pointer {
+		return false
+	}
+	if inner.Type() == reflect.TypeOf((*bufio.Reader)(nil)) {
+		// fasthttp points a hijacked reader at the connection itself, or, when it held bytes of the
+		// request stream, at those bytes and then the connection: not raw, though nothing is buffered.
+		return (*bufio.Reader)(inner.UnsafePointer()).Buffered() == 0 && isReader(inner.Elem().FieldByName("rd"), raw)
+	}
+	return inner.UnsafePointer() == raw.UnsafePointer()
+}
+
+// isReader reports whether field (an io.Reader) holds the pointer raw.
+func isReader(field, raw reflect.Value) bool {
+	if !field.IsValid() || field.Kind() != reflect.Interface || field.IsNil() {
+		return false
+	}
+	v := field.Elem()
+	return v.Kind() == reflect.Pointer && v.UnsafePointer() == raw.UnsafePointer()
 }

@@ -68,7 +68,7 @@ type Relay struct {
 // ErrDial means the node could not be reached; nothing was sent to it.
 var ErrDial = errors.New("upgrade: cannot reach the node")
 
-// NewRelay returns a relay; Close ends its tunnels.
+// NewRelay returns a relay; Shutdown or Close ends its tunnels.
 func NewRelay(opts Options) *Relay {
 	if opts.DialTimeout <= 0 {
 		opts.DialTimeout = 2 * time.Second
@@ -132,8 +132,7 @@ func (r *Relay) Serve(ctx *fasthttp.RequestCtx, target Target, hooks Hooks) erro
 	ctx.Hijack(func(client net.Conn) {
 		// The server keeps hijacked connections (KeepHijackedConns), so this callback returns at once
 		// and fasthttp frees the request context; the tunnel lives in its own two goroutines.
-		t := &tunnel{relay: r, client: client, node: node, nodeR: br, hooks: hooks}
-		go t.run(head)
+		go newTunnel(r, target.Addr, client, node, br, hooks).run(head)
 	})
 	return nil
 }
@@ -259,9 +258,47 @@ func (r *Relay) Count() int {
 	return len(r.tunnels)
 }
 
-// Close ends every open tunnel and stops the relay.
+// Close ends every open tunnel at once, closing its sockets, and stops the relay: later upgrades
+// are closed as soon as the node accepts them. Shutdown is the graceful way.
 func (r *Relay) Close() {
+	for _, t := range r.stopAndList() {
+		t.close() // the copies or the event loop see the end and finish the tunnel
+	}
+}
+
+// Shutdown ends every open tunnel as a server going away and stops the relay: the client reads a
+// close frame with status 1001, the node a masked one (each only if its stream is between two
+// frames), then both sockets end. It returns once every tunnel finished (OnClose ran), or a little
+// after closeWait if some did not.
+func (r *Relay) Shutdown() {
+	for _, t := range r.stopAndList() {
+		t.goAway(true)
+	}
+	r.waitEmpty(time.Now().Add(closeWait + 250*time.Millisecond))
+}
+
+// CloseTarget ends the tunnels to the node at addr (gone or removed): their clients read a close
+// frame with status 1001 (when between two frames) and both sockets end, at most closeWait later.
+// It returns how many tunnels it ends, without waiting for them.
+func (r *Relay) CloseTarget(addr string) int {
+	var ending []*tunnel
 	r.mu.Lock()
+	for t := range r.tunnels {
+		if t.target == addr {
+			ending = append(ending, t)
+		}
+	}
+	r.mu.Unlock()
+	for _, t := range ending {
+		t.goAway(false)
+	}
+	return len(ending)
+}
+
+// stopAndList stops the relay (no new tunnel, no more touches) and lists the open tunnels.
+func (r *Relay) stopAndList() []*tunnel {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	select {
 	case <-r.stop:
 	default:
@@ -271,9 +308,13 @@ func (r *Relay) Close() {
 	for t := range r.tunnels {
 		all = append(all, t)
 	}
-	r.mu.Unlock()
-	for _, t := range all {
-		t.close() // the copies or the event loop see the end and finish the tunnel
+	return all
+}
+
+// waitEmpty waits until no tunnel is tracked, or until deadline.
+func (r *Relay) waitEmpty(deadline time.Time) {
+	for r.Count() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -309,12 +350,20 @@ func (r *Relay) touchLoop() {
 	}
 }
 
-func (r *Relay) track(t *tunnel, open bool) {
+// track adds or removes a tunnel; adding fails once the relay is stopped, so that a tunnel whose
+// upgrade raced with Close or Shutdown does not escape them.
+func (r *Relay) track(t *tunnel, open bool) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if open {
-		r.tunnels[t] = struct{}{}
-	} else {
+	if !open {
 		delete(r.tunnels, t)
+		return true
 	}
+	select {
+	case <-r.stop:
+		return false
+	default:
+	}
+	r.tunnels[t] = struct{}{}
+	return true
 }

@@ -196,6 +196,43 @@ func TestReadsRawSeesFasthttpReader(t *testing.T) {
 	}
 }
 
+// TestReadsRawSeesPipelinedBytes: bytes the client sent right behind its request were read by fasthttp;
+// the hijacked connection replays them before the raw connection, so it must not be read raw.
+func TestReadsRawSeesPipelinedBytes(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	type result struct {
+		raw  bool
+		next string
+	}
+	got := make(chan result, 1)
+	srv := &fasthttp.Server{ReduceMemoryUsage: true, KeepHijackedConns: true, Handler: func(ctx *fasthttp.RequestCtx) {
+		ctx.HijackSetNoResponse(true)
+		ctx.Hijack(func(c net.Conn) {
+			raw := readsRaw(c)
+			b := make([]byte, 5)
+			_, _ = io.ReadFull(c, b)
+			got <- result{raw, string(b)}
+			c.Close()
+		})
+	}}
+	go srv.Serve(ln)
+	defer srv.Shutdown()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\nearly"))
+	select {
+	case r := <-got:
+		if r.raw || r.next != "early" {
+			t.Fatalf("readsRaw %v with %q behind the request: the tunnel would lose it", r.raw, r.next)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("no hijack")
+	}
+}
+
 func TestReadFrame(t *testing.T) {
 	masked := []byte{0x81, 0x81, 1, 2, 3, 4, '5' ^ 1}
 	f, err := readFrame(bytes.NewReader(masked), nil, 100)

@@ -19,23 +19,38 @@ const closeGrace = 2 * time.Second
 // tunnel is one relayed WebSocket: client <-> node.
 type tunnel struct {
 	relay  *Relay
+	target string        // the node's address, for CloseTarget
 	client net.Conn      // fasthttp's hijacked conn: reads may go through its buffered reader
 	node   net.Conn      // the node, written directly
 	nodeR  *bufio.Reader // the node, read through the reader that parsed the 101
 	hooks  Hooks
 
-	looped    atomic.Bool  // handed to the event loop, which then owns both sockets
+	// Until the event loop takes the tunnel, every write goes through these, which follow the frames
+	// so that goAway can end each direction with a close frame.
+	toClient, toNode flow
+
+	mu    sync.Mutex  // orders goAway with the hand-over to the event loop
+	going bool        // goAway ran: the tunnel is not handed over any more
+	loop  *loopTunnel // set once the event loop owns both sockets
+
 	nodeEOF   atomic.Bool  // the node ended its stream (not merely a stopped copy)
 	active    atomic.Int64 // unix nanos of the last bytes moved either way, for the idle timeout
 	finishing sync.Once
+}
+
+func newTunnel(r *Relay, target string, client, node net.Conn, nodeR *bufio.Reader, hooks Hooks) *tunnel {
+	t := &tunnel{relay: r, target: target, client: client, node: node, nodeR: nodeR, hooks: hooks}
+	t.toClient.dst = t.clientRaw() // writes skip fasthttp's wrapper; only its reads are buffered
+	t.toNode.dst = node
+	t.toNode.open = true // the node's 101 is behind: its stream starts with the tunnel
+	return t
 }
 
 // run forwards the 101, watches the first frames the hooks ask for, then relays: by the event loop
 // when it can take the sockets, else by two copying goroutines.
 func (t *tunnel) run(head []byte) {
 	t.active.Store(time.Now().UnixNano())
-	t.relay.track(t, true)
-	if !t.start(head) {
+	if !t.relay.track(t, true) || !t.start(head) {
 		t.finish()
 		return
 	}
@@ -52,7 +67,7 @@ func (t *tunnel) run(head []byte) {
 
 // start writes the 101 and, for a WebSocket-first session, the node's open frame after OnOpen.
 func (t *tunnel) start(head []byte) bool {
-	if _, err := t.client.Write(head); err != nil {
+	if err := t.toClient.begin(head); err != nil {
 		return false
 	}
 	if t.hooks.OnOpen != nil && !t.watchOpen() {
@@ -70,7 +85,7 @@ func (t *tunnel) runProbe() {
 	stopped := make(chan struct{})
 	go func() { t.copyNodeToClient(); close(stopped) }()
 	if !t.watchUpgrade() {
-		closeWrite(t.node)
+		t.endFlow(&t.toNode)
 		t.waitOther(stopped)
 		t.finish()
 		return
@@ -110,17 +125,19 @@ func (t *tunnel) loopable() bool {
 	return isTCP && nodeTCP && readsRaw(t.client)
 }
 
-// handOver gives the tunnel to the event loop; false when it cannot take it.
+// handOver gives the tunnel to the event loop, with the frame positions of both directions; false
+// when it cannot take it or the tunnel is going away (goAway ended the flows: goroutines drain them).
 func (t *tunnel) handOver() bool {
 	if t.relay.opts.NoEventLoop || !t.loopable() {
 		return false
 	}
-	t.looped.Store(true)
-	if !handOver(t.clientRaw(), t.node, &t.active, t.finish) {
-		t.looped.Store(false)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.going {
 		return false
 	}
-	return true
+	t.loop = handOver(t.clientRaw(), t.node, &t.active, t.finish, t.toClient.cursor(), t.toNode.cursor())
+	return t.loop != nil
 }
 
 func (t *tunnel) clientRaw() net.Conn {
@@ -166,8 +183,7 @@ func (t *tunnel) watchOpen() bool {
 			}
 		}
 	}
-	_, err = t.client.Write(f.raw)
-	return err == nil
+	return t.toClient.write(f.raw) == nil
 }
 
 // flushNodeBuffer writes what the node reader holds already, so the rest can be copied from the raw
@@ -178,27 +194,22 @@ func (t *tunnel) flushNodeBuffer() bool {
 		return true
 	}
 	b, _ := t.nodeR.Peek(n)
-	_, err := t.client.Write(b)
+	err := t.toClient.write(b)
 	_, _ = t.nodeR.Discard(n)
 	return err == nil
 }
 
-// copyNodeToClient moves the node's bytes to the client. Both ends being TCP, the kernel splices them
-// (no copy through user space). Writes to the raw client connection are safe: only reads go through
-// fasthttp's buffered reader. It records whether the node ended the stream (err nil or a failure,
-// not the read deadline a probe uses to stop it).
+// copyNodeToClient moves the node's bytes to the client. Writes to the raw client connection are
+// safe: only reads go through fasthttp's buffered reader. It records whether the node ended the
+// stream (or the copy failed), as opposed to the read deadline a probe uses to stop it.
 func (t *tunnel) copyNodeToClient() {
-	src := io.Reader(t.node)
-	if t.relay.opts.IdleTimeout > 0 {
-		src = activeReader{t.node, &t.active} // gives up splice: only where the loop cannot be used
-	}
-	_, err := io.Copy(t.clientRaw(), src)
+	err := t.pump(t.node, &t.toClient)
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		return // stopped on purpose (the probe hands its sockets to the event loop)
 	}
 	t.nodeEOF.Store(true)
-	closeWrite(t.clientRaw())
+	t.endFlow(&t.toClient)
 	// The client may still answer (a close frame), but not forever: one that vanished without a FIN
 	// would keep the other copy blocked.
 	time.AfterFunc(closeGrace, t.close)
@@ -206,29 +217,31 @@ func (t *tunnel) copyNodeToClient() {
 
 // copyClientToNode moves the client's bytes to the node until the client ends.
 func (t *tunnel) copyClientToNode() {
-	t.copyWithoutIdleBuffer()
-	closeWrite(t.node)
+	_ = t.pump(t.client, &t.toNode)
+	t.endFlow(&t.toNode)
 }
 
-// copyWithoutIdleBuffer copies client bytes to the node holding no buffer while the client is
-// quiet: it waits on a one-byte read, then drains what arrived with a pooled buffer. An idle
-// WebSocket thus costs no copy buffer; the price is one extra read per burst of frames.
-func (t *tunnel) copyWithoutIdleBuffer() {
+// pump copies src into f until src ends, and returns the read error (nil after a failed write). It
+// holds no buffer while src is quiet: it waits on a one-byte read, then drains what arrived with a
+// pooled buffer. An idle WebSocket thus costs no copy buffer; the price is one extra read per burst
+// of frames. Once the tunnel goes away, what src still sends is read and dropped, so that its peer
+// ends the stream with a FIN and not a reset.
+func (t *tunnel) pump(src io.Reader, f *flow) error {
 	var first [1]byte
 	for {
-		if _, err := io.ReadFull(t.client, first[:]); err != nil {
-			return
+		if _, err := io.ReadFull(src, first[:]); err != nil {
+			return err
 		}
 		buf := copyBuffers.Get().(*[]byte)
 		b := *buf
 		b[0] = first[0]
 		// A frame is never one byte long, so the rest is on its way: this read does not wait idle.
-		m, _ := t.client.Read(b[1:])
+		m, _ := src.Read(b[1:])
 		t.active.Store(time.Now().UnixNano())
-		_, err := t.node.Write(b[:1+m])
+		err := f.write(b[:1+m])
 		copyBuffers.Put(buf)
-		if err != nil {
-			return
+		if err != nil && err != errEnded {
+			return nil
 		}
 	}
 }
@@ -241,8 +254,8 @@ func (t *tunnel) watchUpgrade() bool {
 		if err != nil {
 			return false
 		}
-		if _, err := t.node.Write(f.raw); err != nil {
-			return false
+		if err := t.toNode.write(f.raw); err != nil {
+			return false // errEnded too: the client's "5" after a close frame upgrades nothing
 		}
 		if f.textIs("5") {
 			t.hooks.OnUpgrade()
@@ -252,21 +265,7 @@ func (t *tunnel) watchUpgrade() bool {
 	}
 }
 
-// activeReader stamps a tunnel's activity as bytes pass.
-type activeReader struct {
-	r      io.Reader
-	active *atomic.Int64
-}
-
-func (a activeReader) Read(p []byte) (int, error) {
-	n, err := a.r.Read(p)
-	if n > 0 {
-		a.active.Store(time.Now().UnixNano())
-	}
-	return n, err
-}
-
-// copyBuffers hold the client-to-node copy buffers, only while bytes are moving.
+// copyBuffers hold the copy buffers of the goroutine paths, only while bytes are moving.
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 
 func closeWrite(c net.Conn) {
@@ -277,9 +276,11 @@ func closeWrite(c net.Conn) {
 
 // close ends both connections: directly, or through the event loop when it owns them.
 func (t *tunnel) close() {
-	if t.looped.Load() {
-		shutdownConn(t.clientRaw())
-		shutdownConn(t.node)
+	t.mu.Lock()
+	lt := t.loop
+	t.mu.Unlock()
+	if lt != nil {
+		lt.endNow()
 		return
 	}
 	t.node.Close()
