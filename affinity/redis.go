@@ -426,8 +426,8 @@ func (s *RedisStore) listNode(ctx context.Context, pool, node, after string, lim
 				continue
 			}
 			if len(page.Pins) == limit {
-				// The cursor names the node being walked, whatever a pin's value says.
-				page.Next = encodeCursor(pool, node, page.Pins[limit-1].SID)
+				last := page.Pins[limit-1] // of this node or of one walked before
+				page.Next = encodeCursor(last.Pool, last.Node, last.SID)
 				return true, nil
 			}
 			page.Pins = append(page.Pins, p)
@@ -456,6 +456,12 @@ func (s *RedisStore) readPins(ctx context.Context, pool, node string, sids []str
 		p, err := decodePin(sid, gets[i].Val())
 		if err != nil {
 			gone = append(gone, sid)
+			continue
+		}
+		if p.Pool != pool || p.Node != node {
+			// A value that names another node than the set it is listed in would send the cursor
+			// elsewhere: it is left out of listings.
+			s.log.Warn("pin value disagrees with its node's listing; left out", "sid", sid, "listed_under", node, "value_node", p.Node)
 			continue
 		}
 		if r := s.cache.get(sid); r != nil {

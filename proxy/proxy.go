@@ -47,7 +47,8 @@ func New(cfg *configs.Config, store affinity.Store, log *slog.Logger) (*Proxy, e
 	}
 	p.nodes = nodes
 	store.OnEvict(p.evicted)
-	m.Collect(metrics.Sources{Nodes: nodes.Nodes, Store: store, Tunnels: func() int { return p.relay.Count() }})
+	m.Collect(metrics.Sources{Nodes: nodes.Nodes, Store: store,
+		Tunnels: func() int { return p.relay.Count() }, Relayed: func() (uint64, uint64) { return p.relay.Relayed() }})
 	p.relay = upgrade.NewRelay(upgrade.Options{
 		DialTimeout: cfg.Timeouts.UpstreamDial.D(), HandshakeTimeout: cfg.Timeouts.ClientRead.D(),
 		MaxFrame: cfg.Limits.MaxBodyBytes, TouchEvery: touchEvery(cfg), Logger: log,

@@ -238,7 +238,9 @@ func (p *Proxy) probeHooks(pool, sid string) upgrade.Hooks {
 				p.unpin(sid, "node does not know the sid")
 			}
 		},
+		OnStart: func(end func()) { p.tunnels.add(sid, end) },
 		OnClose: func() {
+			p.tunnels.remove(sid)
 			if upgraded.Load() {
 				p.unpin(sid, "websocket closed")
 				return
@@ -275,9 +277,15 @@ func (p *Proxy) serveWebSocketFirst(ctx *fasthttp.RequestCtx, pool *backends.Poo
 			sid.Store(&info.SID)
 			return nil
 		},
+		OnStart: func(end func()) {
+			if s := sid.Load(); s != nil {
+				p.tunnels.add(*s, end)
+			}
+		},
 		OnClose: func() {
 			endHandshake()
 			if s := sid.Load(); s != nil {
+				p.tunnels.remove(*s)
 				p.unpin(*s, "websocket closed")
 			}
 		},

@@ -46,11 +46,12 @@ type side struct {
 	fd      int
 	peer    *side
 	tunnel  *loopTunnel
-	pending []byte      // bytes read from peer that this socket could not take yet
-	out     frameCursor // frames of the bytes sent to this socket (written or pending)
-	readEOF bool        // nothing more will be read from this socket
-	shut    bool        // its write side is shut: nothing more may be written
-	last    bool        // the tunnel is going away: shut the write side once pending is written
+	pending []byte         // bytes read from peer that this socket could not take yet
+	out     frameCursor    // frames of the bytes sent to this socket (written or pending)
+	sent    *atomic.Uint64 // the relay's count of bytes towards this socket
+	readEOF bool           // nothing more will be read from this socket
+	shut    bool           // its write side is shut: nothing more may be written
+	last    bool           // the tunnel is going away: shut the write side once pending is written
 }
 
 // loopTunnel is a tunnel handed to a loop; done runs once when both sides are closed. Its fields
@@ -138,7 +139,7 @@ func dupFD(c net.Conn) (int, bool) {
 // of the streams towards each; done runs afterwards and active is stamped whenever bytes move. On
 // success the connections are closed (the loop relays duplicates of their descriptors); it returns
 // nil, and leaves them alone, when they are not plain TCP or the loop is unavailable.
-func handOver(client, node net.Conn, active *atomic.Int64, done func(), toClient, toNode frameCursor) *loopTunnel {
+func handOver(client, node net.Conn, active *atomic.Int64, done func(), toClient, toNode frameCursor, bytes *relayedBytes) *loopTunnel {
 	loopsOnce.Do(startLoops)
 	if loopsErr != nil || len(loops) == 0 {
 		return nil
@@ -154,8 +155,8 @@ func handOver(client, node net.Conn, active *atomic.Int64, done func(), toClient
 	}
 	l := loops[nextLoop.Add(1)%uint64(len(loops))]
 	t := &loopTunnel{loop: l, done: done, active: active}
-	t.a = &side{fd: cfd, tunnel: t, out: toClient}
-	t.b = &side{fd: nfd, tunnel: t, out: toNode}
+	t.a = &side{fd: cfd, tunnel: t, out: toClient, sent: &bytes.toClient}
+	t.b = &side{fd: nfd, tunnel: t, out: toNode, sent: &bytes.toNode}
 	t.a.peer, t.b.peer = t.b, t.a
 	if !l.add(t) {
 		unix.Close(cfd)
@@ -275,6 +276,7 @@ func (l *eventLoop) read(s *side, toEnd bool) {
 			continue
 		}
 		s.peer.out.advance(l.buf[:n])
+		s.peer.sent.Add(uint64(n))
 		if !l.write(s.peer, l.buf[:n]) {
 			return
 		}

@@ -18,6 +18,6 @@ func (*loopTunnel) goAway(clientLast, nodeLast []byte, wait time.Duration) {}
 func (*loopTunnel) endNow() {}
 
 // handOver is Linux-only; elsewhere tunnels are copied by goroutines.
-func handOver(client, node net.Conn, active *atomic.Int64, done func(), toClient, toNode frameCursor) *loopTunnel {
+func handOver(client, node net.Conn, active *atomic.Int64, done func(), toClient, toNode frameCursor, bytes *relayedBytes) *loopTunnel {
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,9 +21,10 @@ var errEnded = errors.New("upgrade: the tunnel is closing")
 type flow struct {
 	mu     sync.Mutex
 	dst    net.Conn
-	frames frameCursor // frames of the bytes written to dst
-	open   bool        // the WebSocket stream has begun (towards the client: once the 101 is written)
-	ended  bool        // nothing more is written; the write side is shut
+	frames frameCursor    // frames of the bytes written to dst
+	sent   *atomic.Uint64 // the relay's count of bytes in this direction
+	open   bool           // the WebSocket stream has begun (towards the client: once the 101 is written)
+	ended  bool           // nothing more is written; the write side is shut
 }
 
 // begin writes head, the bytes before the WebSocket stream (the 101), and opens the stream.
@@ -46,6 +48,7 @@ func (f *flow) write(b []byte) error {
 	}
 	n, err := f.dst.Write(b)
 	f.frames.advance(b[:n])
+	f.sent.Add(uint64(n))
 	return err
 }
 

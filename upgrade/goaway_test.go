@@ -478,3 +478,29 @@ func echoUntilEnd(ws *websocket.Conn, seed int) error {
 	}
 	return errors.New("never ended")
 }
+
+// TestOnStartEndsOneTunnel: the function OnStart hands over ends that tunnel only (an operator's kick),
+// and the relayed byte counts follow the echoes.
+func TestOnStartEndsOneTunnel(t *testing.T) {
+	for _, mode := range goAwayModes[:2] {
+		t.Run(mode.name, func(t *testing.T) {
+			node, _ := closeCodeNode(t)
+			ends := make(chan func(), 2)
+			addr, relay := routedFront(t, mode.opts, func(string) string { return node },
+				func() Hooks { return Hooks{OnStart: func(end func()) { ends <- end }} })
+			kicked, kept := dialRaw(t, addr, "/ws/a"), dialRaw(t, addr, "/ws/b")
+			kicked.echo(t, "hello")
+			kept.echo(t, "hello")
+			toNode, toClient := relay.Relayed()
+			if toNode < 2*uint64(len(maskedText("hello"))) || toClient < 2*uint64(len("hello")+2) {
+				t.Fatalf("relayed %d bytes to the node and %d to the clients after two echoes", toNode, toClient)
+			}
+			(<-ends)() // the first tunnel to start: kicked's
+			if got := kicked.rest(t); !bytes.Equal(got, closeGoingAway) {
+				t.Fatalf("the kicked client read % x, want close 1001 then EOF", got)
+			}
+			kicked.Close()
+			kept.echo(t, "still here")
+		})
+	}
+}

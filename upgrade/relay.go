@@ -11,6 +11,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -35,6 +36,9 @@ type Hooks struct {
 	OnUpgrade func()
 	// OnRefused receives a node's non-101 answer to the upgrade (passed on to the client unchanged).
 	OnRefused func(status int, body []byte)
+	// OnStart runs when a tunnel's stream begins (after the 101 and, for WebSocket-first, OnOpen) with
+	// a function that ends the tunnel as CloseTarget does (an operator's kick).
+	OnStart func(end func())
 	// OnClose runs once when a tunnel (the node answered 101) ends, however early.
 	OnClose func()
 	// Touch runs every TouchEvery while the tunnel is open (it keeps the session's pin alive).
@@ -63,6 +67,7 @@ type Relay struct {
 	mu      sync.Mutex
 	tunnels map[*tunnel]struct{}
 	stop    chan struct{}
+	bytes   relayedBytes
 }
 
 // ErrDial means the node could not be reached; nothing was sent to it.
@@ -249,6 +254,14 @@ func (r *Relay) passRefusal(ctx *fasthttp.RequestCtx, br *bufio.Reader, head []b
 		hooks.OnRefused(status, body)
 	}
 	return nil
+}
+
+// relayedBytes counts the bytes a relay moved each way on its tunnels.
+type relayedBytes struct{ toClient, toNode atomic.Uint64 }
+
+// Relayed returns the bytes relayed so far towards the nodes and towards the clients.
+func (r *Relay) Relayed() (toNode, toClient uint64) {
+	return r.bytes.toNode.Load(), r.bytes.toClient.Load()
 }
 
 // Count is the number of open tunnels.

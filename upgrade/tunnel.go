@@ -42,6 +42,7 @@ func newTunnel(r *Relay, target string, client, node net.Conn, nodeR *bufio.Read
 	t := &tunnel{relay: r, target: target, client: client, node: node, nodeR: nodeR, hooks: hooks}
 	t.toClient.dst = t.clientRaw() // writes skip fasthttp's wrapper; only its reads are buffered
 	t.toNode.dst = node
+	t.toClient.sent, t.toNode.sent = &r.bytes.toClient, &r.bytes.toNode
 	t.toNode.open = true // the node's 101 is behind: its stream starts with the tunnel
 	return t
 }
@@ -53,6 +54,9 @@ func (t *tunnel) run(head []byte) {
 	if !t.relay.track(t, true) || !t.start(head) {
 		t.finish()
 		return
+	}
+	if t.hooks.OnStart != nil {
+		t.hooks.OnStart(func() { t.goAway(false) })
 	}
 	if t.hooks.OnUpgrade != nil {
 		t.runProbe()
@@ -136,7 +140,7 @@ func (t *tunnel) handOver() bool {
 	if t.going {
 		return false
 	}
-	t.loop = handOver(t.clientRaw(), t.node, &t.active, t.finish, t.toClient.cursor(), t.toNode.cursor())
+	t.loop = handOver(t.clientRaw(), t.node, &t.active, t.finish, t.toClient.cursor(), t.toNode.cursor(), &t.relay.bytes)
 	return t.loop != nil
 }
 

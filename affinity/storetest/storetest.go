@@ -228,6 +228,29 @@ func testListPaging(t *testing.T, s affinity.Store) {
 			t.Fatalf("%s never listed", sid)
 		}
 	}
+	// Every page size, so that pages end exactly at the end of a node, and just before and after it.
+	// Later nodes hold lower sids, so a cursor that names the wrong node skips pins.
+	for i := 0; i < 18; i++ {
+		mustPin(t, s, pin(fmt.Sprintf("small-%02d", 17-i), "small", fmt.Sprintf("node%d", i/6)))
+	}
+	for limit := 1; limit <= 13; limit++ {
+		seen, cursor := map[string]bool{}, ""
+		for pages := 0; ; pages++ {
+			page, err := s.List(ctx, affinity.ListOptions{Pool: "small", Limit: limit, Cursor: cursor})
+			if err != nil || pages > 20 {
+				t.Fatalf("limit %d: page %d: %v", limit, pages, err)
+			}
+			for _, p := range page.Pins {
+				seen[p.SID] = true
+			}
+			if cursor = page.Next; cursor == "" {
+				break
+			}
+		}
+		if len(seen) != 18 {
+			t.Fatalf("pages of %d listed %d of 18 pins", limit, len(seen))
+		}
+	}
 }
 
 func testListFilters(t *testing.T, s affinity.Store) {
