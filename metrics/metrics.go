@@ -4,6 +4,7 @@ package metrics
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -44,13 +45,14 @@ type Metrics struct {
 	storeLatency *prometheus.HistogramVec
 	stateChanges *prometheus.CounterVec
 
-	mu    sync.RWMutex
-	pools map[string]*Pool
+	mu    sync.Mutex                       // serialises additions to pools
+	pools atomic.Pointer[map[string]*Pool] // copied on write: a request reads it without a lock
 }
 
 // New registers sidpin's metrics (and the Go runtime's and the process's) in a new registry.
 func New() *Metrics {
-	m := &Metrics{Registry: prometheus.NewRegistry(), pools: map[string]*Pool{}}
+	m := &Metrics{Registry: prometheus.NewRegistry()}
+	m.pools.Store(&map[string]*Pool{})
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sidpin_requests_total",
 		Help: "Client requests by pool, kind (handshake, session, upgrade, plain) and status class."}, []string{"pool", "kind", "code"})
 	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sidpin_request_duration_seconds",
@@ -83,18 +85,16 @@ type Pool struct {
 
 // Pool returns the metrics of the named pool.
 func (m *Metrics) Pool(name string) *Pool {
-	m.mu.RLock()
-	p := m.pools[name]
-	m.mu.RUnlock()
-	if p != nil {
+	if p := (*m.pools.Load())[name]; p != nil {
 		return p
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if p = m.pools[name]; p != nil {
+	old := *m.pools.Load()
+	if p := old[name]; p != nil {
 		return p
 	}
-	p = &Pool{}
+	p := &Pool{}
 	classes := [statusClassLen]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
 	for k := range kindCount {
 		for c := range statusClassLen {
@@ -102,7 +102,12 @@ func (m *Metrics) Pool(name string) *Pool {
 		}
 		p.latency[k] = m.latency.WithLabelValues(name, kindNames[k])
 	}
-	m.pools[name] = p
+	pools := make(map[string]*Pool, len(old)+1)
+	for k, v := range old {
+		pools[k] = v
+	}
+	pools[name] = p
+	m.pools.Store(&pools)
 	return p
 }
 

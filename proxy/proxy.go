@@ -38,7 +38,9 @@ type Proxy struct {
 // New builds the proxy for cfg over store.
 func New(cfg *configs.Config, store affinity.Store, log *slog.Logger) (*Proxy, error) {
 	m := metrics.New()
-	p := &Proxy{store: m.InstrumentStore(store), log: log, tls: cfg.TLS.Enabled(), metrics: m,
+	// The memory table answers in well under a microsecond: timing it would cost more than it tells.
+	timed := cfg.Store.Kind != configs.StoreMemory
+	p := &Proxy{store: m.InstrumentStore(store, timed), log: log, tls: cfg.TLS.Enabled(), metrics: m,
 		gone: newTombstones(100_000, 5*time.Minute)}
 	p.conf.Store(cfg)
 	nodes, err := backends.NewManager(cfg, log, p.nodeChanged)
@@ -143,7 +145,6 @@ func (p *Proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 		ctx.Error("sidpin: no pool serves this host and path", fasthttp.StatusNotFound)
 		return
 	}
-	start := time.Now()
 	r := classify(pool.EngineIOPath, ctx.Path(), ctx.QueryArgs(), &ctx.Request.Header)
 	switch r.kind {
 	case kindSession:
@@ -155,11 +156,11 @@ func (p *Proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	default:
 		p.servePlain(ctx, pool)
 	}
-	p.observe(ctx, pool, r, start)
+	p.observe(ctx, pool, r)
 }
 
 // observe records an answered request in the pool's metrics.
-func (p *Proxy) observe(ctx *fasthttp.RequestCtx, pool *backends.Pool, r request, start time.Time) {
+func (p *Proxy) observe(ctx *fasthttp.RequestCtx, pool *backends.Pool, r request) {
 	kind, status := metrics.KindPlain, ctx.Response.StatusCode()
 	switch {
 	case r.upgrade || ctx.Hijacked():
@@ -172,7 +173,8 @@ func (p *Proxy) observe(ctx *fasthttp.RequestCtx, pool *backends.Pool, r request
 	case r.kind == kindSession || r.kind == kindBadSID:
 		kind = metrics.KindSession
 	}
-	p.metrics.Pool(pool.Name).Observe(kind, status, time.Since(start).Seconds())
+	// ctx.Time is when fasthttp began reading the request: no clock read of our own.
+	p.metrics.Pool(pool.Name).Observe(kind, status, time.Since(ctx.Time()).Seconds())
 }
 
 // answerUnknownSID answers "Session ID unknown" and counts why.
