@@ -262,7 +262,20 @@ class FollowedClient {
 // expectedPinTransport is what the pin of a client of each kind must say once it settled.
 const PIN_TRANSPORT = { polling: 'polling', default: 'upgraded', websocket: 'websocket' };
 
+// tail is the last n characters of a process's output, for failure messages.
+function tail(proc, n = 3000) {
+  const out = proc.output();
+  return out.length > n ? `…${out.slice(-n)}` : out;
+}
+
+// countBy counts items by key(item).
+function countBy(items, key) {
+  const out = {};
+  for (const it of items) out[key(it)] = (out[key(it)] || 0) + 1;
+  return out;
+}
+
 module.exports = {
   TOKEN_ENV, unique, adminConfigYAML, startAdminSidpin, adminRequest, api, listAllPins, nodesOf, parseMetrics, sumMetric,
-  waitUntil, FollowedClient, PIN_TRANSPORT, withTimeout, sleep,
+  waitUntil, FollowedClient, PIN_TRANSPORT, withTimeout, sleep, tail, countBy,
 };

@@ -18,7 +18,9 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
 const { startNode, sleep } = require('../lib/chat-cluster');
-const { startAdminSidpin, adminRequest, nodesOf, waitUntil, FollowedClient, PIN_TRANSPORT } = require('../lib/admin-helpers');
+const {
+  startAdminSidpin, adminRequest, nodesOf, waitUntil, FollowedClient, PIN_TRANSPORT, tail, countBy,
+} = require('../lib/admin-helpers');
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -28,17 +30,6 @@ const NAMES = ['node1', 'node2', 'node3'];
 
 function report(line) {
   console.log(`[admin-page] ${line}`);
-}
-
-function tail(proc, n = 2500) {
-  const out = proc.output();
-  return out.length > n ? `…${out.slice(-n)}` : out;
-}
-
-function countBy(items, key) {
-  const out = {};
-  for (const it of items) out[key(it)] = (out[key(it)] || 0) + 1;
-  return out;
 }
 
 // chromiumOrFail loads playwright-core and checks that Debian's Chromium is there; both missing things

@@ -30,6 +30,7 @@ const { redisAddr, startCluster, sleep } = require('../lib/chat-cluster');
 const {
   TOKEN_ENV, unique, startAdminSidpin, adminRequest, api, listAllPins, nodesOf, parseMetrics, sumMetric, waitUntil,
   FollowedClient, PIN_TRANSPORT,
+  tail, countBy,
 } = require('../lib/admin-helpers');
 
 const NAMES = ['node1', 'node2', 'node3'];
@@ -38,17 +39,6 @@ const TOTAL = 2 * (PER_INSTANCE.default + PER_INSTANCE.polling + PER_INSTANCE.we
 
 function report(line) {
   console.log(`[sidpin-admin] ${line}`);
-}
-
-function tail(proc, n = 3000) {
-  const out = proc.output();
-  return out.length > n ? `…${out.slice(-n)}` : out;
-}
-
-function countBy(items, key) {
-  const out = {};
-  for (const it of items) out[key(it)] = (out[key(it)] || 0) + 1;
-  return out;
 }
 
 // Without the test Redis this file fails, it is never skipped.
