@@ -404,13 +404,21 @@ func (s *RedisStore) List(ctx context.Context, opts ListOptions) (Page, error) {
 // listNode appends the node's pins after sid `after` to page; true when the page is full.
 func (s *RedisStore) listNode(ctx context.Context, pool, node, after string, limit int, opts ListOptions, page *Page) (bool, error) {
 	key := s.nodeKey(pool, node, "l")
+	// Without a transport or EIO filter every pin read is listed; with one, most may not be, so the
+	// batches grow (to listFilterBatch) to spend fewer round trips per page.
+	filtered := opts.Transport != "" || opts.EIO != 0
+	grow := 1
 	for {
-		min := "-"
+		from := "-"
 		if after != "" {
-			min = "(" + after
+			from = "(" + after
 		}
 		batch := limit - len(page.Pins) + 1
-		sids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: key, Start: min, Stop: "+", ByLex: true, Count: int64(batch)}).Result()
+		if filtered {
+			batch = max(batch, min(grow*limit, listFilterBatch))
+			grow *= 2
+		}
+		sids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: key, Start: from, Stop: "+", ByLex: true, Count: int64(batch)}).Result()
 		if err != nil {
 			return false, fmt.Errorf("affinity: redis list: %w", err)
 		}
@@ -438,6 +446,9 @@ func (s *RedisStore) listNode(ctx context.Context, pool, node, after string, lim
 		}
 	}
 }
+
+// listFilterBatch is the largest batch of sids a filtered listing reads at once.
+const listFilterBatch = 5000
 
 // readPins fetches the pins of sids (pipelined: sid keys live in different Cluster slots); sids whose
 // key expired are dropped from the node's sets on the way.

@@ -138,3 +138,66 @@ func BenchmarkRedisLookup(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRedisList is one page of GET /api/pins (100 pins) with 1M pins in Redis: the first page,
+// one node's page, a page deep in the table through a cursor, and filters on transport (1% of the
+// pins) and EIO version (0.1%), which walk many pins per page.
+func BenchmarkRedisList(b *testing.B) {
+	rdb := benchRedis(b)
+	const n = 1_000_000
+	prefix := fmt.Sprintf("list:%d:", time.Now().UnixNano())
+	s := NewRedisStore(rdb, RedisOptions{Prefix: prefix, OpTimeout: 5 * time.Second})
+	defer s.Close()
+	ctx := context.Background()
+	for start := 0; start < n; start += 10_000 {
+		pipe := rdb.Pipeline()
+		for i := start; i < min(n, start+10_000); i++ {
+			p := Pin{SID: fmt.Sprintf("sid%017d", i), Pool: "chat", Node: "n" + strconv.Itoa(i%3), Transport: TransportUpgraded,
+				EIO: 4, ClientAddr: "127.0.0.1:1", Created: time.Now(), TTL: time.Hour}
+			if i%100 == 0 {
+				p.Transport = TransportWebSocket
+			}
+			if i%1000 == 1 {
+				p.EIO = 3
+			}
+			pipe.Set(ctx, s.sidKey(p.SID), encodePin(p), p.TTL)
+			pipe.ZAdd(ctx, s.nodeKey(p.Pool, p.Node, "l"), redis.Z{Member: p.SID})
+		}
+		pipe.SAdd(ctx, s.nodesKey(), "chat"+sep+"n0", "chat"+sep+"n1", "chat"+sep+"n2")
+		if _, err := pipe.Exec(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	deep := encodeCursor("chat", "n1", fmt.Sprintf("sid%017d", n/2+1))
+	cases := []struct {
+		name string
+		opts ListOptions
+	}{
+		{"first page", ListOptions{}},
+		{"one node", ListOptions{Pool: "chat", Node: "n2"}},
+		{"deep cursor", ListOptions{Cursor: deep}},
+		{"transport=websocket (1%)", ListOptions{Transport: TransportWebSocket}},
+		{"eio=3 (0.1%)", ListOptions{EIO: 3}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				page, err := s.List(ctx, c.opts)
+				if err != nil || len(page.Pins) != DefaultListLimit || page.Next == "" {
+					b.Fatalf("page: %d pins, next %q, %v", len(page.Pins), page.Next, err)
+				}
+			}
+		})
+	}
+	iter := rdb.Scan(ctx, 0, prefix+"*", 10_000).Iterator()
+	var keys []string
+	for iter.Next(ctx) {
+		if keys = append(keys, iter.Val()); len(keys) == 10_000 {
+			rdb.Unlink(ctx, keys...)
+			keys = keys[:0]
+		}
+	}
+	if len(keys) > 0 {
+		rdb.Unlink(ctx, keys...)
+	}
+}
