@@ -74,7 +74,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, cfg.Summary())
 		return 0
 	}
-	return serve(cfg, newLogger(cfg.Log, stderr))
+	return serve(cfg, f.listen, newLogger(cfg.Log, stderr))
 }
 
 var errUsage = errors.New("sidpin: give -config FILE, or -listen ADDR -to URL[,URL...] (see configs/reference.yaml)")
@@ -150,7 +150,8 @@ func newStore(ctx context.Context, cfg *configs.Config, log *slog.Logger) (affin
 	return s, func() { rdb.Close() }, nil
 }
 
-func serve(cfg *configs.Config, log *slog.Logger) int {
+// serve runs sidpin with cfg; listenFlag is the -listen override, kept across reloads.
+func serve(cfg *configs.Config, listenFlag string, log *slog.Logger) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	store, closeStore, err := newStore(ctx, cfg, log)
@@ -178,7 +179,7 @@ func serve(cfg *configs.Config, log *slog.Logger) int {
 	}
 	p.Start(ctx)
 	if cfg.File != "" && cfg.File != configs.QuickStartFile {
-		r := &reloader{file: cfg.File, apply: p.Reload, log: log}
+		r := &reloader{file: cfg.File, apply: p.Reload, log: log, listen: listenFlag}
 		go r.run(ctx)
 	}
 	log.Info("sidpin listening", "addr", ln.Addr().String(), "config", cfg.File, "store", cfg.Store.Kind, "pools", len(cfg.Pools), "version", version)

@@ -21,9 +21,10 @@ const reloadDebounce = 250 * time.Millisecond
 
 // reloader re-reads the config file on SIGHUP and when the file changes, and applies it.
 type reloader struct {
-	file  string
-	apply func(*configs.Config) (backends.Changes, error)
-	log   *slog.Logger
+	file   string
+	apply  func(*configs.Config) (backends.Changes, error)
+	log    *slog.Logger
+	listen string // the -listen override of the command line, which a reload keeps
 }
 
 // run watches until ctx ends. The file's directory is watched, not the file: editors and Kubernetes
@@ -93,6 +94,9 @@ func (r *reloader) reload(why string) {
 	if err != nil {
 		r.log.Error("config reload refused; the running config is kept", "file", r.file, "trigger", why, "errors", err.Error())
 		return
+	}
+	if r.listen != "" {
+		cfg.Listen = r.listen
 	}
 	ch, err := r.apply(cfg)
 	if err != nil {
