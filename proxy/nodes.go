@@ -36,9 +36,14 @@ func (p *Proxy) Start(ctx context.Context) {
 // WebSockets are closed.
 func (p *Proxy) nodeChanged(c backends.Change) {
 	p.metrics.NodeStateChanged(c.Node.Pool, c.Node.Name, c.To)
-	if !c.EndSessions {
-		return
+	if c.EndSessions {
+		// The change may come from a request's failure: the purge (seconds for a big node in Redis)
+		// must not hold that request. Its sessions already get "Session ID unknown" from Node.Gone.
+		go p.endSessions(c)
 	}
+}
+
+func (p *Proxy) endSessions(c backends.Change) {
 	closed := p.relay.CloseTarget(c.Node.Addr)
 	cut := c.Node.CloseConnections() // requests held on it end now, answered "Session ID unknown"
 	ctx, cancel := context.WithTimeout(context.Background(), 10*storeTimeout)
