@@ -159,3 +159,15 @@ func (s *Server) uiDrain(ctx *fasthttp.RequestCtx, pool, node string, draining b
 	s.log.Info("node drain set from the admin page", "pool", pool, "node", node, "draining", draining)
 	ctx.Redirect("/", fasthttp.StatusSeeOther)
 }
+
+// uiKick is the page's kick button: end the session, then back to the page.
+func (s *Server) uiKick(ctx *fasthttp.RequestCtx, sid string) {
+	sctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	defer cancel()
+	if _, _, err := s.proxy.Kick(sctx, sid); err != nil {
+		writeError(ctx, fasthttp.StatusServiceUnavailable, err.Error())
+		return
+	}
+	s.log.Info("session kicked from the admin page", "sid", sid)
+	ctx.Redirect("/", fasthttp.StatusSeeOther)
+}

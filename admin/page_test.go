@@ -1,11 +1,14 @@
 package admin_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/sidpin/sidpin/affinity"
 	"github.com/sidpin/sidpin/backends"
 )
 
@@ -50,6 +53,23 @@ func TestPageSignInAndDrain(t *testing.T) {
 	}
 	if got := f.proxy.Nodes().Node("default", "node1").State(); got != backends.StateDraining {
 		t.Fatalf("node1 is %s after the drain button", got)
+	}
+	if _, _, err := f.store.Pin(context.Background(), affinity.Pin{SID: "kick-me", Pool: "default", Node: "node2",
+		Transport: affinity.TransportWebSocket, EIO: 4, TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	req, _ = http.NewRequest("GET", f.base+"/?sid=kick-me", nil)
+	req.AddCookie(cookie)
+	if resp, err = noRedirect.Do(req); err != nil || !strings.Contains(readAll(resp), `action="/ui/pins/kick-me/kick"`) {
+		t.Fatalf("the pin search must show the pin with a kick button: %v", err)
+	}
+	req, _ = http.NewRequest("POST", f.base+"/ui/pins/kick-me/kick", nil)
+	req.AddCookie(cookie)
+	if resp, err = noRedirect.Do(req); err != nil || resp.StatusCode != 303 {
+		t.Fatalf("kick button: %v %v", resp.StatusCode, err)
+	}
+	if _, ok, _ := f.store.Lookup(context.Background(), "kick-me"); ok {
+		t.Fatal("the kicked pin is still there")
 	}
 }
 

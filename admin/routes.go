@@ -21,6 +21,8 @@ func route(s *Server, ctx *fasthttp.RequestCtx, path string) {
 	case len(parts) == 5 && parts[0] == "ui" && parts[1] == "nodes" && method == http.MethodPost &&
 		(parts[4] == "drain" || parts[4] == "undrain"):
 		s.uiDrain(ctx, parts[2], parts[3], parts[4] == "drain")
+	case len(parts) == 4 && parts[0] == "ui" && parts[1] == "pins" && parts[3] == "kick" && method == http.MethodPost:
+		s.uiKick(ctx, parts[2])
 	case path == "/readyz" && method == http.MethodGet:
 		s.ready(ctx)
 	case path == "/metrics" && method == http.MethodGet:
