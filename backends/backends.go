@@ -333,11 +333,18 @@ func newNode(pc *configs.Pool, nc configs.Node, o Options) (*Node, error) {
 		MaxConnWaitTimeout: time.Second,
 		// Below Node's 5 s keepAliveTimeout, so an idle connection is dropped here before the node
 		// closes it under a request.
-		MaxIdleConnDuration:           idleConnTimeout,
-		ReadTimeout:                   o.ResponseTimeout,
-		WriteTimeout:                  10 * time.Second,
-		MaxIdemponentCallAttempts:     2,
-		RetryIfErr:                    retryUnansweredOnce,
+		MaxIdleConnDuration:       idleConnTimeout,
+		ReadTimeout:               o.ResponseTimeout,
+		WriteTimeout:              10 * time.Second,
+		MaxIdemponentCallAttempts: 2,
+		RetryIfErr: func(req *fasthttp.Request, attempts int, err error) (bool, bool) {
+			if n.Gone() {
+				// sidpin cut the connection itself (the node went down or was retired): the node did
+				// get the request, and a second copy of a held poll would be an overlapping GET.
+				return false, false
+			}
+			return retryUnansweredOnce(req, attempts, err)
+		},
 		DisablePathNormalizing:        true,
 		DisableHeaderNamesNormalizing: true,
 		NoDefaultUserAgentHeader:      true,
