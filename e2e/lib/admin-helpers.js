@@ -12,6 +12,7 @@ const path = require('node:path');
 const { start, freePort } = require('./procs');
 const { sleep, withTimeout, Inbox } = require('./chat-cluster');
 const { waitProxying, errText } = require('./sidpin-helpers');
+const { configYAML } = require('./sidpin-redis-helpers');
 
 // TOKEN_ENV is the environment variable that the tests' configs name in admin.token_env.
 const TOKEN_ENV = 'SIDPIN_E2E_ADMIN_TOKEN';
@@ -22,19 +23,8 @@ function unique(tag) {
 
 // adminConfigYAML is a sidpin config: pool "chat" of the given nodes, an admin listener on adminPort with
 // admin.token_env, the store redis (redisAddr, prefix) or memory.
-function adminConfigYAML({ listenPort, adminPort, tokenEnv = TOKEN_ENV, store = 'memory', redisAddr, prefix, nodes }) {
-  const lines = [`listen: 127.0.0.1:${listenPort}`, 'admin:', `  listen: 127.0.0.1:${adminPort}`];
-  if (tokenEnv) lines.push(`  token_env: ${tokenEnv}`);
-  if (store === 'redis') {
-    lines.push('store:', '  kind: redis',
-      `  redis: {addrs: ["${redisAddr}"], key_prefix: "${prefix}", dial_timeout: 500ms, read_timeout: 200ms, write_timeout: 200ms}`);
-  } else {
-    lines.push('store: {kind: memory}');
-  }
-  lines.push('pools:', '  - name: chat', '    nodes:');
-  for (const n of nodes) lines.push(`      - {name: ${n.name}, url: "${n.url}"}`);
-  lines.push('log: {level: info}');
-  return `${lines.join('\n')}\n`;
+function adminConfigYAML({ tokenEnv = TOKEN_ENV, store = 'memory', ...rest }) {
+  return configYAML({ ...rest, store, tokenEnv, redisTimeout: '200ms' });
 }
 
 // startAdminSidpin writes a config of its own (temp dir) and runs `sidpin -config FILE` with the token in

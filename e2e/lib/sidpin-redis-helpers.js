@@ -15,12 +15,17 @@ const { waitProxying } = require('./sidpin-helpers');
 
 // ---------------------------------------------------------------------------------------------- config
 
-// configYAML is a sidpin config: the three nodes in pool "chat", the store redis (addr, prefix) or memory.
-function configYAML({ listenPort, store, redisAddr, prefix, nodes }) {
+// configYAML is a sidpin config: the nodes in pool "chat", the store redis (addr, prefix, per-command
+// timeout) or memory, and an admin listener when adminPort is given (with admin.token_env when tokenEnv is).
+function configYAML({ listenPort, store, redisAddr, prefix, nodes, redisTimeout = '100ms', adminPort, tokenEnv }) {
   const lines = [`listen: 127.0.0.1:${listenPort}`];
+  if (adminPort) {
+    lines.push('admin:', `  listen: 127.0.0.1:${adminPort}`);
+    if (tokenEnv) lines.push(`  token_env: ${tokenEnv}`);
+  }
   if (store === 'redis') {
     lines.push('store:', '  kind: redis',
-      `  redis: {addrs: ["${redisAddr}"], key_prefix: "${prefix}", dial_timeout: 500ms, read_timeout: 100ms, write_timeout: 100ms}`);
+      `  redis: {addrs: ["${redisAddr}"], key_prefix: "${prefix}", dial_timeout: 500ms, read_timeout: ${redisTimeout}, write_timeout: ${redisTimeout}}`);
   } else {
     lines.push('store: {kind: memory}');
   }
