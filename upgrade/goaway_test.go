@@ -244,14 +244,7 @@ func TestShutdownSendsGoingAway(t *testing.T) {
 			}
 			c.Write(maskedCloseGoingAway()) // a client answers, then closes
 			c.Close()
-			select {
-			case code := <-codes:
-				if code != websocket.CloseGoingAway {
-					t.Fatalf("the node read close code %d, want 1001", code)
-				}
-			case <-time.After(3 * time.Second):
-				t.Fatal("the node's WebSocket did not end")
-			}
+			wantNodeGoingAway(t, codes)
 			select {
 			case <-shut:
 			case <-time.After(3 * time.Second):
@@ -379,14 +372,7 @@ func TestShutdownBeforeTheOpenFrame(t *testing.T) {
 	if got := c.rest(t); !bytes.Equal(got, closeGoingAway) {
 		t.Fatalf("the client read % x, want close 1001 then EOF", got)
 	}
-	select {
-	case code := <-codes:
-		if code != websocket.CloseGoingAway {
-			t.Fatalf("the node read close code %d, want 1001", code)
-		}
-	case <-time.After(3 * time.Second):
-		t.Fatal("the node's WebSocket did not end")
-	}
+	wantNodeGoingAway(t, codes)
 	select {
 	case <-ended:
 	case <-time.After(3 * time.Second):
@@ -502,5 +488,18 @@ func TestOnStartEndsOneTunnel(t *testing.T) {
 			kicked.Close()
 			kept.echo(t, "still here")
 		})
+	}
+}
+
+// wantNodeGoingAway waits (≤ 3 s) for the node's WebSocket to end, with close code 1001.
+func wantNodeGoingAway(t *testing.T, codes <-chan int) {
+	t.Helper()
+	select {
+	case code := <-codes:
+		if code != websocket.CloseGoingAway {
+			t.Fatalf("the node read close code %d, want 1001", code)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the node's WebSocket did not end")
 	}
 }

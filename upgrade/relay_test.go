@@ -43,19 +43,8 @@ func echoNode(t *testing.T) string {
 // relayFront serves upgrades through a Relay the way sidpin's proxy does.
 func relayFront(t *testing.T, node string, opts Options, hooks func() Hooks) (string, *Relay) {
 	t.Helper()
-	opts.Logger = quiet
-	r := NewRelay(opts)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &fasthttp.Server{
-		ReduceMemoryUsage: true, KeepHijackedConns: true,
-		Handler: func(ctx *fasthttp.RequestCtx) { _ = r.Serve(ctx, Target{Addr: node}, hooks()) },
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { r.Close(); srv.Shutdown() })
-	return "ws://" + ln.Addr().String() + "/ws", r
+	addr, r := routedFront(t, opts, func(string) string { return node }, hooks)
+	return "ws://" + addr + "/ws", r
 }
 
 func echo(t *testing.T, c *websocket.Conn, msg []byte) {
@@ -169,23 +158,33 @@ func TestRelayRefusalPassesThrough(t *testing.T) {
 	}
 }
 
-// TestReadsRawSeesFasthttpReader guards readsRaw against a change of fasthttp's hijacked connection:
-// with ReduceMemoryUsage and nothing buffered, a hijack must be seen as reading the raw connection.
-func TestReadsRawSeesFasthttpReader(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	got := make(chan bool, 1)
+// hijackRequest sends raw to a fasthttp server like sidpin's, which hijacks the request's connection
+// and hands it to onHijack.
+func hijackRequest(t *testing.T, raw string, onHijack func(net.Conn)) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := &fasthttp.Server{ReduceMemoryUsage: true, KeepHijackedConns: true, Handler: func(ctx *fasthttp.RequestCtx) {
 		ctx.HijackSetNoResponse(true)
-		ctx.Hijack(func(c net.Conn) { got <- readsRaw(c); c.Close() })
+		ctx.Hijack(func(c net.Conn) { onHijack(c); c.Close() })
 	}}
 	go srv.Serve(ln)
-	defer srv.Shutdown()
+	t.Cleanup(func() { srv.Shutdown() })
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	t.Cleanup(func() { c.Close() })
+	c.Write([]byte(raw))
+}
+
+// TestReadsRawSeesFasthttpReader guards readsRaw against a change of fasthttp's hijacked connection:
+// with ReduceMemoryUsage and nothing buffered, a hijack must be seen as reading the raw connection.
+func TestReadsRawSeesFasthttpReader(t *testing.T) {
+	got := make(chan bool, 1)
+	hijackRequest(t, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", func(c net.Conn) { got <- readsRaw(c) })
 	select {
 	case ok := <-got:
 		if !ok {
@@ -199,30 +198,17 @@ func TestReadsRawSeesFasthttpReader(t *testing.T) {
 // TestReadsRawSeesPipelinedBytes: bytes the client sent right behind its request were read by fasthttp;
 // the hijacked connection replays them before the raw connection, so it must not be read raw.
 func TestReadsRawSeesPipelinedBytes(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	type result struct {
 		raw  bool
 		next string
 	}
 	got := make(chan result, 1)
-	srv := &fasthttp.Server{ReduceMemoryUsage: true, KeepHijackedConns: true, Handler: func(ctx *fasthttp.RequestCtx) {
-		ctx.HijackSetNoResponse(true)
-		ctx.Hijack(func(c net.Conn) {
-			raw := readsRaw(c)
-			b := make([]byte, 5)
-			_, _ = io.ReadFull(c, b)
-			got <- result{raw, string(b)}
-			c.Close()
-		})
-	}}
-	go srv.Serve(ln)
-	defer srv.Shutdown()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\nearly"))
+	hijackRequest(t, "GET / HTTP/1.1\r\nHost: x\r\n\r\nearly", func(c net.Conn) {
+		raw := readsRaw(c)
+		b := make([]byte, 5)
+		_, _ = io.ReadFull(c, b)
+		got <- result{raw, string(b)}
+	})
 	select {
 	case r := <-got:
 		if r.raw || r.next != "early" {
