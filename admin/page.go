@@ -148,16 +148,9 @@ func (s *Server) searchPins(ctx context.Context, q pageQuery) ([]pinView, string
 func (s *Server) uiDrain(ctx *fasthttp.RequestCtx, pool, node string, draining bool) {
 	sctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
 	defer cancel()
-	if s.proxy.Nodes().Node(pool, node) == nil {
-		writeError(ctx, fasthttp.StatusNotFound, "no node "+node+" in pool "+pool)
-		return
+	if s.setDrain(sctx, ctx, pool, node, draining, "the admin page") != nil {
+		ctx.Redirect("/", fasthttp.StatusSeeOther)
 	}
-	if err := s.proxy.SetDrain(sctx, pool, node, draining); err != nil {
-		writeError(ctx, fasthttp.StatusServiceUnavailable, "drain mark not stored: "+err.Error())
-		return
-	}
-	s.log.Info("node drain set from the admin page", "pool", pool, "node", node, "draining", draining)
-	ctx.Redirect("/", fasthttp.StatusSeeOther)
 }
 
 // uiKick is the page's kick button: end the session, then back to the page.

@@ -101,18 +101,26 @@ func view(n *backends.Node, sessions int) nodeView {
 }
 
 func (s *Server) drain(ctx *fasthttp.RequestCtx, pool, node string, draining bool) {
+	sctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	defer cancel()
+	if n := s.setDrain(sctx, ctx, pool, node, draining, "the admin API"); n != nil {
+		counts, _ := s.store.CountByNode(sctx, pool)
+		writeJSON(ctx, fasthttp.StatusOK, view(n, counts[node]))
+	}
+}
+
+// setDrain drains or undrains a node for the API or the page (named by via). It answers the errors
+// itself and returns nil after one, else the node.
+func (s *Server) setDrain(sctx context.Context, ctx *fasthttp.RequestCtx, pool, node string, draining bool, via string) *backends.Node {
 	n := s.proxy.Nodes().Node(pool, node)
 	if n == nil {
 		writeError(ctx, fasthttp.StatusNotFound, "no node "+node+" in pool "+pool)
-		return
+		return nil
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
-	defer cancel()
 	if err := s.proxy.SetDrain(sctx, pool, node, draining); err != nil {
 		writeError(ctx, fasthttp.StatusServiceUnavailable, "drain mark not stored: "+err.Error())
-		return
+		return nil
 	}
-	s.log.Info("node drain set through the admin API", "pool", pool, "node", node, "draining", draining)
-	counts, _ := s.store.CountByNode(sctx, pool)
-	writeJSON(ctx, fasthttp.StatusOK, view(n, counts[node]))
+	s.log.Info("node drain set through "+via, "pool", pool, "node", node, "draining", draining)
+	return n
 }
