@@ -280,8 +280,7 @@ func (s *MemoryStore) UnpinNode(_ context.Context, pool, node string, each func(
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	removed := 0
-	for _, r := range s.index.removeNode(pool, node) {
-		s.index.put(r) // removeLocked takes it out again, with the counters and the memdb queue
+	for _, r := range s.index.ofNode(pool, node) { // s.mu held: no record comes or goes meanwhile
 		s.removeLocked(r)
 		if !r.expired(now) {
 			removed++

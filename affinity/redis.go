@@ -541,7 +541,7 @@ func (s *RedisStore) UnpinNode(ctx context.Context, pool, node string, each func
 	if each == nil {
 		each = func(string) {}
 	}
-	for _, r := range s.cache.removeNode(pool, node) {
+	for _, r := range s.cache.ofNode(pool, node) {
 		s.forget(r.SID)
 		each(r.SID)
 	}

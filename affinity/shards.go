@@ -71,19 +71,18 @@ func (x *lookupIndex) dropExpired(now int64) {
 	}
 }
 
-// removeNode deletes and returns the records of one node.
-func (x *lookupIndex) removeNode(pool, node string) []*record {
+// ofNode returns the records of one node.
+func (x *lookupIndex) ofNode(pool, node string) []*record {
 	var out []*record
 	for i := range x.shards {
 		s := &x.shards[i]
-		s.mu.Lock()
-		for sid, r := range s.m {
+		s.mu.RLock()
+		for _, r := range s.m {
 			if r.Pool == pool && r.Node == node {
-				delete(s.m, sid)
 				out = append(out, r)
 			}
 		}
-		s.mu.Unlock()
+		s.mu.RUnlock()
 	}
 	return out
 }
