@@ -27,6 +27,10 @@ type TLS struct {
 // Enabled reports whether TLS is configured.
 func (t TLS) Enabled() bool { return t.CertFile != "" }
 
+// AdminCookie is the admin page's sign-in cookie. Browsers also send it to the client listener when both
+// share a host name, so the proxy strips it from every request it forwards to a node.
+const AdminCookie = "sidpin_admin"
+
 // Admin is the operator listener (pins, nodes, metrics). Empty Listen disables it.
 type Admin struct {
 	Listen string `yaml:"listen"`
@@ -128,9 +132,23 @@ type Node struct {
 
 // Limits bound what one client can make sidpin hold.
 type Limits struct {
-	MaxHeaderBytes int `yaml:"max_header_bytes"`
-	MaxBodyBytes   int `yaml:"max_body_bytes"`
+	MaxHeaderBytes int       `yaml:"max_header_bytes"`
+	MaxBodyBytes   int       `yaml:"max_body_bytes"`
+	MaxConnections int       `yaml:"max_connections"`
+	PerClient      PerClient `yaml:"per_client"`
+}
+
+// PerClient bounds what one client address may hold or start, counted across every sidpin instance
+// when the store is Redis. Zero turns a bound off. Established sessions are never refused by them.
+type PerClient struct {
+	// MaxConnections caps the concurrent client connections of one address.
 	MaxConnections int `yaml:"max_connections"`
+	// HandshakeRate is how many new sessions per second one address may open, sustained (a token
+	// bucket refilled at this rate); HandshakeBurst is the bucket's size.
+	HandshakeRate  float64 `yaml:"handshake_rate"`
+	HandshakeBurst int     `yaml:"handshake_burst"`
+	// IPv6Prefix is the length of the IPv6 prefix counted as one address (a host usually holds a /64).
+	IPv6Prefix int `yaml:"ipv6_prefix"`
 }
 
 // Timeouts of the client side, the upstream side and the process.
@@ -143,7 +161,14 @@ type Timeouts struct {
 	UpstreamResponse Duration `yaml:"upstream_response"`
 	WebSocketIdle    Duration `yaml:"websocket_idle"`
 	// PinSlack is added to pingInterval + pingTimeout to decide that a silent session is dead.
-	PinSlack      Duration `yaml:"pin_slack"`
+	PinSlack Duration `yaml:"pin_slack"`
+	// MaxPinLifetime caps a pin's lifetime without traffic, whatever ping values the node announced.
+	MaxPinLifetime Duration `yaml:"max_pin_lifetime"`
+	// Handshake bounds a node's answer to a handshake: the response head of a polling handshake, the
+	// 101 and the open frame of a WebSocket. A node that misses it counts a failed check.
+	Handshake Duration `yaml:"handshake"`
+	// UpgradeProbe bounds a probe WebSocket's wait for the client's upgrade packet ("5") after the 101.
+	UpgradeProbe  Duration `yaml:"upgrade_probe"`
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
 }
 

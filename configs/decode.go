@@ -2,6 +2,7 @@ package configs
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -107,6 +108,13 @@ func (d *decoder) decodeScalar(n *yaml.Node, path string, v reflect.Value) {
 			return
 		}
 		v.SetInt(i)
+	case reflect.Float64:
+		f, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64)
+		if err != nil || (n.Tag != "!!int" && n.Tag != "!!float") || math.IsNaN(f) || math.IsInf(f, 0) {
+			d.errs.add(path, n.Line, "%q is not a number", n.Value)
+			return
+		}
+		v.SetFloat(f)
 	default:
 		// Only reachable if a new field type is added to Config without teaching the decoder.
 		d.errs.add(path, n.Line, "sidpin cannot decode values of Go type %s", v.Type())

@@ -21,6 +21,12 @@ func Default() Config {
 			MaxHeaderBytes: 16 << 10,
 			MaxBodyBytes:   2 << 20,
 			MaxConnections: 100_000,
+			PerClient: PerClient{
+				MaxConnections: 1000,
+				HandshakeRate:  20,
+				HandshakeBurst: 100,
+				IPv6Prefix:     64,
+			},
 		},
 		Timeouts: Timeouts{
 			ClientRead:       Duration(10 * time.Second),
@@ -29,6 +35,9 @@ func Default() Config {
 			UpstreamResponse: Duration(60 * time.Second),
 			WebSocketIdle:    Duration(120 * time.Second),
 			PinSlack:         Duration(15 * time.Second),
+			MaxPinLifetime:   Duration(5 * time.Minute),
+			Handshake:        Duration(10 * time.Second), // below socket.io-client's 20 s connect timeout
+			UpgradeProbe:     Duration(10 * time.Second),
 			ShutdownGrace:    Duration(30 * time.Second), // above Engine.IO's default pingInterval (25s): held polls end on their own
 		},
 		Log: Log{Level: "info", Format: "text"},

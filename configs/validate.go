@@ -323,6 +323,22 @@ func (v *validator) limits(l Limits) {
 	if l.MaxConnections < 1 {
 		v.add("limits.max_connections", "must be at least 1, got %d", l.MaxConnections)
 	}
+	v.perClient(l.PerClient)
+}
+
+func (v *validator) perClient(p PerClient) {
+	if p.MaxConnections < 0 {
+		v.add("limits.per_client.max_connections", "must not be negative (0 turns the cap off), got %d", p.MaxConnections)
+	}
+	if p.HandshakeRate < 0 || p.HandshakeRate > 1e6 {
+		v.add("limits.per_client.handshake_rate", "must be from 0 (off) to 1000000 per second, got %v", p.HandshakeRate)
+	}
+	if p.HandshakeRate > 0 && (p.HandshakeBurst < 1 || p.HandshakeBurst > 1_000_000) {
+		v.add("limits.per_client.handshake_burst", "must be from 1 to 1000000 with a handshake_rate, got %d", p.HandshakeBurst)
+	}
+	if p.IPv6Prefix < 1 || p.IPv6Prefix > 128 {
+		v.add("limits.per_client.ipv6_prefix", "must be from 1 to 128, got %d", p.IPv6Prefix)
+	}
 }
 
 func (v *validator) timeouts(t Timeouts) {
@@ -333,6 +349,12 @@ func (v *validator) timeouts(t Timeouts) {
 	v.positive("timeouts.websocket_idle", t.WebSocketIdle)
 	v.positive("timeouts.pin_slack", t.PinSlack)
 	v.positive("timeouts.shutdown_grace", t.ShutdownGrace)
+	v.positive("timeouts.handshake", t.Handshake)
+	v.positive("timeouts.upgrade_probe", t.UpgradeProbe)
+	v.positive("timeouts.max_pin_lifetime", t.MaxPinLifetime)
+	if t.MaxPinLifetime > 0 && t.MaxPinLifetime <= t.PinSlack {
+		v.add("timeouts.max_pin_lifetime", "must be longer than timeouts.pin_slack (%s), got %s", t.PinSlack, t.MaxPinLifetime)
+	}
 }
 
 func (v *validator) log(l Log) {
