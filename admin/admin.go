@@ -2,12 +2,10 @@ package admin
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -32,17 +30,18 @@ type Proxy interface {
 
 // Server is the admin listener.
 type Server struct {
-	proxy   Proxy
-	store   affinity.Store
-	token   []byte // empty: no token (loopback only; the config refuses it elsewhere)
-	log     *slog.Logger
-	server  *fasthttp.Server
-	metrics fasthttp.RequestHandler
+	proxy    Proxy
+	store    affinity.Store
+	token    []byte // empty: no token (loopback only; the config refuses it elsewhere)
+	sessions *sessions
+	log      *slog.Logger
+	server   *fasthttp.Server
+	metrics  fasthttp.RequestHandler
 }
 
 // New returns the admin server; token may be empty.
 func New(proxy Proxy, store affinity.Store, token string, log *slog.Logger) *Server {
-	s := &Server{proxy: proxy, store: store, token: []byte(token), log: log,
+	s := &Server{proxy: proxy, store: store, token: []byte(token), log: log, sessions: newSessions(),
 		metrics: fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(proxy.Metrics().Registry, promhttp.HandlerOpts{}))}
 	s.server = &fasthttp.Server{
 		Handler:               s.serve,
@@ -66,42 +65,61 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.server.ShutdownW
 const apiTimeout = 5 * time.Second
 
 func (s *Server) serve(ctx *fasthttp.RequestCtx) {
-	path := string(ctx.Path())
+	path := rawPath(ctx)
 	if path == "/healthz" {
 		ctx.SetContentType("text/plain; charset=utf-8")
 		ctx.SetBodyString("ok\n")
 		return
 	}
+	c := s.identify(ctx)
+	if !s.admit(ctx, c) {
+		return
+	}
 	if path == "/login" && ctx.IsPost() {
-		s.login(ctx)
+		s.login(ctx, c)
 		return
 	}
-	if !s.authorized(ctx) {
-		if path == "/" {
-			s.loginPage(ctx, "")
-			return
-		}
-		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="sidpin-admin"`)
-		writeError(ctx, fasthttp.StatusUnauthorized, "missing or wrong bearer token")
+	if !c.authorized() {
+		s.unauthorized(ctx, path)
 		return
 	}
-	route(s, ctx, path)
+	if changesState(ctx) && c.needsCSRF(path) && !c.csrfOK(ctx) {
+		s.refuse(ctx, "missing or wrong CSRF token: reload the admin page and try again")
+		return
+	}
+	route(s, ctx, path, c)
 }
 
-// authorized compares the bearer token (or the admin page's sign-in cookie) in constant time.
-func (s *Server) authorized(ctx *fasthttp.RequestCtx) bool {
-	if len(s.token) == 0 {
+// admit refuses (403) a state-changing request that a browser says comes from another origin, before
+// anything else is looked at: this holds without a token too, and for the sign-in form (login CSRF).
+// A valid bearer token is exempt: no other page can make a browser send it.
+func (s *Server) admit(ctx *fasthttp.RequestCtx, c caller) bool {
+	if !changesState(ctx) || c.bearer {
 		return true
 	}
-	if s.cookieAuthorized(ctx) {
-		return true
-	}
-	const prefix = "Bearer "
-	h := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)
-	if len(h) < len(prefix) || !strings.EqualFold(string(h[:len(prefix)]), prefix) { // the scheme is case-insensitive
+	if why := crossOrigin(ctx); why != "" {
+		s.refuse(ctx, "cross-origin request refused: "+why)
 		return false
 	}
-	return subtle.ConstantTimeCompare(h[len(prefix):], s.token) == 1
+	return true
+}
+
+func (s *Server) unauthorized(ctx *fasthttp.RequestCtx, path string) {
+	if path == "/" {
+		s.loginPage(ctx, "")
+		return
+	}
+	ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="sidpin-admin"`)
+	writeError(ctx, fasthttp.StatusUnauthorized, "missing or wrong bearer token")
+}
+
+// rawPath is the request's path as sent, still escaped: routes split it into segments before
+// unescaping, so an escaped "/" stays inside its segment (fasthttp's Path() is already decoded).
+func rawPath(ctx *fasthttp.RequestCtx) string {
+	if p := ctx.Request.URI().PathOriginal(); len(p) > 0 {
+		return string(p)
+	}
+	return "/"
 }
 
 func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {

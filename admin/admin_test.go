@@ -20,14 +20,21 @@ import (
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 type fixture struct {
-	base  string
-	store *affinity.MemoryStore
-	proxy *proxy.Proxy
+	base   string
+	store  *affinity.MemoryStore
+	proxy  *proxy.Proxy
+	server *admin.Server
 }
 
 // startAdmin runs an admin listener over a proxy of two nodes (nothing listens at their
 // addresses: these tests read and drive the proxy's state, not traffic).
 func startAdmin(t *testing.T, token string) fixture {
+	t.Helper()
+	return startAdminOn(t, token, "http", listenT(t))
+}
+
+// startAdminOn is startAdmin on a listener of the caller's (a TLS one, say) with the base URL's scheme.
+func startAdminOn(t *testing.T, token, scheme string, ln net.Listener) fixture {
 	t.Helper()
 	cfg, err := configs.QuickStart("127.0.0.1:0", []string{"http://127.0.0.1:1", "http://127.0.0.1:2"}, "/socket.io/")
 	if err != nil {
@@ -41,10 +48,6 @@ func startAdmin(t *testing.T, token string) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := admin.New(p, store, token, quiet)
 	go s.Serve(ln)
 	t.Cleanup(func() {
@@ -53,7 +56,7 @@ func startAdmin(t *testing.T, token string) fixture {
 		s.Shutdown(ctx)
 		store.Close()
 	})
-	return fixture{base: "http://" + ln.Addr().String(), store: store, proxy: p}
+	return fixture{base: scheme + "://" + ln.Addr().String(), store: store, proxy: p, server: s}
 }
 
 func call(t *testing.T, method, url, token string) (int, string) {

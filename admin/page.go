@@ -2,11 +2,8 @@ package admin
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/subtle"
 	"embed"
-	"encoding/hex"
 	"html/template"
 	"net/url"
 	"strings"
@@ -21,44 +18,53 @@ import (
 var webFiles embed.FS
 
 var (
-	pageTemplate  = template.Must(template.ParseFS(webFiles, "web/page.html"))
+	// seg path-escapes a value put into a URL path: a sid such as "../nodes/chat/n1/drain?" must stay one
+	// segment of its own route, not become a path to another.
+	pageTemplate = template.Must(template.New("page.html").Funcs(template.FuncMap{"seg": url.PathEscape}).
+			ParseFS(webFiles, "web/page.html"))
 	loginTemplate = template.Must(template.ParseFS(webFiles, "web/login.html"))
 )
 
-// sessionCookie carries a browser's sign-in: an HMAC of the token, never the token itself.
-const sessionCookie = "sidpin_admin"
-
-func (s *Server) cookieValue() []byte {
-	mac := hmac.New(sha256.New, s.token)
-	mac.Write([]byte("sidpin admin page session"))
-	return []byte(hex.EncodeToString(mac.Sum(nil)))
-}
-
-// cookieAuthorized reports whether the request carries a valid sign-in cookie.
-func (s *Server) cookieAuthorized(ctx *fasthttp.RequestCtx) bool {
-	c := ctx.Request.Header.Cookie(sessionCookie)
-	return len(c) > 0 && subtle.ConstantTimeCompare(c, s.cookieValue()) == 1
-}
-
-// login checks a token posted from the sign-in form and sets the cookie.
-func (s *Server) login(ctx *fasthttp.RequestCtx) {
+// login checks a token posted from the sign-in form and starts a session. The Origin check has run
+// (login CSRF); a browser that is already signed in must also send its session's CSRF token.
+func (s *Server) login(ctx *fasthttp.RequestCtx, c caller) {
+	if c.signedIn && !c.csrfOK(ctx) {
+		s.refuse(ctx, "already signed in: reload the admin page")
+		return
+	}
 	if len(s.token) == 0 || subtle.ConstantTimeCompare(ctx.PostArgs().Peek("token"), s.token) != 1 {
+		s.log.Info("admin page sign-in refused: wrong token", "remote", ctx.RemoteAddr().String())
 		s.loginPage(ctx, "Wrong token.")
 		return
 	}
-	var c fasthttp.Cookie
-	c.SetKey(sessionCookie)
-	c.SetValueBytes(s.cookieValue())
-	c.SetPath("/")
-	c.SetHTTPOnly(true)
-	c.SetSameSite(fasthttp.CookieSameSiteStrictMode)
-	ctx.Response.Header.SetCookie(&c)
+	if c.signedIn {
+		s.sessions.end(c.session.key) // a fresh id at every sign-in
+	}
+	s.startSession(ctx)
+	s.log.Info("admin page signed in", "remote", ctx.RemoteAddr().String())
+	ctx.Redirect("/", fasthttp.StatusSeeOther)
+}
+
+// startSession creates a session and sets its cookie; the cookie lasts as long as the session may.
+func (s *Server) startSession(ctx *fasthttp.RequestCtx) session {
+	id, sess := s.sessions.create()
+	setSessionCookie(ctx, id, int(sessionLifetime/time.Second))
+	return sess
+}
+
+// logout is the page's sign-out button: the session ends and the cookie goes.
+func (s *Server) logout(ctx *fasthttp.RequestCtx, c caller) {
+	if c.signedIn {
+		s.sessions.end(c.session.key)
+		s.log.Info("admin page signed out", "remote", ctx.RemoteAddr().String())
+	}
+	setSessionCookie(ctx, "", -1)
 	ctx.Redirect("/", fasthttp.StatusSeeOther)
 }
 
 func (s *Server) loginPage(ctx *fasthttp.RequestCtx, msg string) {
 	ctx.SetStatusCode(fasthttp.StatusUnauthorized)
-	ctx.SetContentType("text/html; charset=utf-8")
+	setPageHeaders(ctx)
 	_ = loginTemplate.Execute(ctx, msg)
 }
 
@@ -68,6 +74,8 @@ type pageQuery struct {
 }
 
 type pageData struct {
+	CSRF                     string // the session's CSRF token, a hidden field of every form that posts
+	SignOut                  bool   // a sign-out button: there is a token to sign in with again
 	ConfigFile, Store, Now   string
 	Tunnels                  int
 	Nodes                    []nodeView
@@ -79,8 +87,13 @@ type pageData struct {
 }
 
 // page renders the operator page: nodes with their state and sessions, and a searchable pin list.
-func (s *Server) page(ctx *fasthttp.RequestCtx) {
-	sctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+// Without a token there is no sign-in, but the page's buttons still need a session for their CSRF
+// token: the page starts one.
+func (s *Server) page(ctx *fasthttp.RequestCtx, c caller) {
+	if c.open && !c.signedIn {
+		c.session, c.signedIn = s.startSession(ctx), true
+	}
+	sctx, cancel := context.WithTimeout(ctx, apiTimeout)
 	defer cancel()
 	cfg := s.proxy.Config()
 	args := ctx.QueryArgs()
@@ -88,7 +101,7 @@ func (s *Server) page(ctx *fasthttp.RequestCtx) {
 		EIO: string(args.Peek("eio")), Cursor: string(args.Peek("cursor"))}
 	d := pageData{ConfigFile: cfg.File, Store: cfg.Store.Kind, Now: time.Now().UTC().Format(time.RFC3339),
 		Tunnels: s.proxy.Tunnels(), Transports: []string{affinity.TransportPolling, affinity.TransportUpgraded, affinity.TransportWebSocket},
-		Query: q}
+		Query: q, CSRF: c.session.csrf, SignOut: c.signedIn && !c.open}
 	var err error
 	if d.Nodes, err = s.nodeViews(sctx); err != nil {
 		d.SessionsError = err.Error()
@@ -97,8 +110,7 @@ func (s *Server) page(ctx *fasthttp.RequestCtx) {
 	if err != nil {
 		d.PinsError = err.Error()
 	}
-	ctx.SetContentType("text/html; charset=utf-8")
-	ctx.Response.Header.Set("Cache-Control", "no-store")
+	setPageHeaders(ctx)
 	if err := pageTemplate.Execute(ctx, d); err != nil {
 		s.log.Error("admin page", "err", err)
 	}
@@ -146,7 +158,7 @@ func (s *Server) searchPins(ctx context.Context, q pageQuery) ([]pinView, string
 
 // uiDrain is the page's drain button: drain or undrain, then back to the page.
 func (s *Server) uiDrain(ctx *fasthttp.RequestCtx, pool, node string, draining bool) {
-	sctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	sctx, cancel := context.WithTimeout(ctx, apiTimeout)
 	defer cancel()
 	if s.setDrain(sctx, ctx, pool, node, draining, "the admin page") != nil {
 		ctx.Redirect("/", fasthttp.StatusSeeOther)
@@ -155,7 +167,7 @@ func (s *Server) uiDrain(ctx *fasthttp.RequestCtx, pool, node string, draining b
 
 // uiKick is the page's kick button: end the session, then back to the page.
 func (s *Server) uiKick(ctx *fasthttp.RequestCtx, sid string) {
-	sctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	sctx, cancel := context.WithTimeout(ctx, apiTimeout)
 	defer cancel()
 	if _, _, err := s.proxy.Kick(sctx, sid); err != nil {
 		writeError(ctx, fasthttp.StatusServiceUnavailable, err.Error())

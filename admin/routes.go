@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -11,36 +12,52 @@ import (
 	"github.com/sidpin/sidpin/backends"
 )
 
-// route dispatches an authorized request.
-func route(s *Server, ctx *fasthttp.RequestCtx, path string) {
-	parts := strings.Split(strings.Trim(path, "/"), "/")
+// route dispatches an authorized request. Routes with names in them match the path's segments, each
+// unescaped on its own: a sid or a name with an escaped "/" or "?" cannot reach another route.
+func route(s *Server, ctx *fasthttp.RequestCtx, path string, c caller) {
+	p := segments(path)
 	method := string(ctx.Method())
+	get, post := method == http.MethodGet, method == http.MethodPost
 	switch {
-	case path == "/" && method == http.MethodGet:
-		s.page(ctx)
-	case len(parts) == 5 && parts[0] == "ui" && parts[1] == "nodes" && method == http.MethodPost &&
-		(parts[4] == "drain" || parts[4] == "undrain"):
-		s.uiDrain(ctx, parts[2], parts[3], parts[4] == "drain")
-	case len(parts) == 4 && parts[0] == "ui" && parts[1] == "pins" && parts[3] == "kick" && method == http.MethodPost:
-		s.uiKick(ctx, parts[2])
-	case path == "/readyz" && method == http.MethodGet:
+	case path == "/" && get:
+		s.page(ctx, c)
+	case path == "/logout" && post:
+		s.logout(ctx, c)
+	case post && len(p) == 5 && p[0] == "ui" && p[1] == "nodes" && (p[4] == "drain" || p[4] == "undrain"):
+		s.uiDrain(ctx, p[2], p[3], p[4] == "drain")
+	case post && len(p) == 4 && p[0] == "ui" && p[1] == "pins" && p[3] == "kick":
+		s.uiKick(ctx, p[2])
+	case path == "/readyz" && get:
 		s.ready(ctx)
-	case path == "/metrics" && method == http.MethodGet:
+	case path == "/metrics" && get:
 		s.metrics(ctx)
-	case path == "/api/nodes" && method == http.MethodGet:
+	case path == "/api/nodes" && get:
 		s.listNodes(ctx)
-	case path == "/api/pins" && method == http.MethodGet:
+	case path == "/api/pins" && get:
 		s.listPins(ctx)
-	case len(parts) == 3 && parts[0] == "api" && parts[1] == "pins" && method == http.MethodGet:
-		s.getPin(ctx, parts[2])
-	case len(parts) == 3 && parts[0] == "api" && parts[1] == "pins" && method == http.MethodDelete:
-		s.kickPin(ctx, parts[2])
-	case len(parts) == 5 && parts[0] == "api" && parts[1] == "nodes" && method == http.MethodPost &&
-		(parts[4] == "drain" || parts[4] == "undrain"):
-		s.drain(ctx, parts[2], parts[3], parts[4] == "drain")
+	case get && len(p) == 3 && p[0] == "api" && p[1] == "pins":
+		s.getPin(ctx, p[2])
+	case method == http.MethodDelete && len(p) == 3 && p[0] == "api" && p[1] == "pins":
+		s.kickPin(ctx, p[2])
+	case post && len(p) == 5 && p[0] == "api" && p[1] == "nodes" && (p[4] == "drain" || p[4] == "undrain"):
+		s.drain(ctx, p[2], p[3], p[4] == "drain")
 	default:
 		writeError(ctx, fasthttp.StatusNotFound, "no such route: "+method+" "+path)
 	}
+}
+
+// segments splits a raw path ("/a/b%2Fc") into unescaped segments (["a", "b/c"]); nil when a segment
+// is empty or badly escaped, which no route takes.
+func segments(raw string) []string {
+	parts := strings.Split(strings.TrimPrefix(raw, "/"), "/")
+	for i, part := range parts {
+		v, err := url.PathUnescape(part)
+		if err != nil || v == "" {
+			return nil
+		}
+		parts[i] = v
+	}
+	return parts
 }
 
 // nodeView is one node as GET /api/nodes shows it.
@@ -59,7 +76,7 @@ type nodeView struct {
 }
 
 func (s *Server) listNodes(ctx *fasthttp.RequestCtx) {
-	sctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	sctx, cancel := context.WithTimeout(ctx, apiTimeout)
 	defer cancel()
 	views, err := s.nodeViews(sctx)
 	out := map[string]any{"nodes": views}
@@ -101,7 +118,7 @@ func view(n *backends.Node, sessions int) nodeView {
 }
 
 func (s *Server) drain(ctx *fasthttp.RequestCtx, pool, node string, draining bool) {
-	sctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	sctx, cancel := context.WithTimeout(ctx, apiTimeout)
 	defer cancel()
 	if n := s.setDrain(sctx, ctx, pool, node, draining, "the admin API"); n != nil {
 		counts, _ := s.store.CountByNode(sctx, pool)

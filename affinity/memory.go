@@ -25,9 +25,10 @@ type MemoryStore struct {
 	now     func() time.Time
 
 	mu     sync.Mutex // serialises changes: index membership, counters and the queue, kept in step
-	counts map[string]map[string]int
-	total  int
-	queue  []memChange // memdb changes not applied yet, in order
+	counts   map[string]map[string]int
+	total    int
+	reserved int         // handshakes on their way to a pin (ReservePin)
+	queue    []memChange // memdb changes not applied yet, in order
 
 	applyMu sync.Mutex // one memdb writer at a time
 
@@ -91,6 +92,24 @@ func (s *MemoryStore) Lookup(_ context.Context, sid string) (Pin, bool, error) {
 		return r.pin(), false, nil
 	}
 	return r.pin(), true, nil
+}
+
+// ReservePin implements Store: room is held while pins plus reservations stay under max_pins.
+func (s *MemoryStore) ReservePin() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.total+s.reserved >= s.maxPins {
+		return false
+	}
+	s.reserved++
+	return true
+}
+
+// ReleasePin implements Store.
+func (s *MemoryStore) ReleasePin() {
+	s.mu.Lock()
+	s.reserved--
+	s.mu.Unlock()
 }
 
 // Pin implements Store.

@@ -42,6 +42,9 @@ type RedisStore struct {
 	mu      sync.Mutex
 	touched map[string]time.Duration // sids touched since the last flush -> their ttl
 	pending map[string]Pin           // pins made while Redis was unreachable, written when it answers
+	// reserved counts handshakes on their way to a pin: while Redis is unreachable they may all land
+	// in pending, so they are held against MaxPending.
+	reserved int
 	counts  map[string]map[string]int
 	countAt time.Time
 	epoch   string // the dataset's epoch as last seen: a new one means Redis lost its data
@@ -239,6 +242,25 @@ func (s *RedisStore) Pin(ctx context.Context, p Pin) (Pin, bool, error) {
 	s.cache.put(newRecord(p))
 	s.indexPin(octx, p)
 	return p, true, nil
+}
+
+// ReservePin implements Store. Redis holds any number of pins; only the write-behind of an outage is
+// bounded, so room is refused only while pins waiting for Redis and reservations reach MaxPending.
+func (s *RedisStore) ReservePin() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.pending)+s.reserved >= s.opts.MaxPending {
+		return false
+	}
+	s.reserved++
+	return true
+}
+
+// ReleasePin implements Store.
+func (s *RedisStore) ReleasePin() {
+	s.mu.Lock()
+	s.reserved--
+	s.mu.Unlock()
 }
 
 func (s *RedisStore) pinLocally(p Pin, cause error) (Pin, bool, error) {

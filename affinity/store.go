@@ -91,6 +91,13 @@ type Store interface {
 	// expired). When ok is false and the table still held the pin, expired, pin is that pin (so a
 	// caller can tell an expired session from an unknown one); otherwise it is the zero Pin.
 	Lookup(ctx context.Context, sid string) (pin Pin, ok bool, err error)
+	// ReservePin holds room for one new pin before its session is opened on a node, so that a full
+	// table refuses a handshake before a node creates a session for nothing; false: no room (memory:
+	// max_pins reached; Redis: unreachable with its write-behind full). Every true must be followed by
+	// one ReleasePin, once the pin is stored or the handshake failed.
+	ReservePin() bool
+	// ReleasePin gives back what ReservePin held.
+	ReleasePin()
 	// Pin stores p unless sid is pinned already. It returns the pin in force and whether p was stored,
 	// so two instances racing on one sid agree on the node.
 	Pin(ctx context.Context, p Pin) (current Pin, created bool, err error)

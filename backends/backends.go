@@ -101,16 +101,6 @@ func (n *Node) SetRuntimeDrain(v bool, reason string) {
 	n.transition(reason, func() { n.rtDrain.Store(v) })
 }
 
-// ObserveFailure counts a failed connection or request to the node against it (a passive check).
-// A connection the node refused also keeps new sessions off it for a moment, before fall is reached.
-func (n *Node) ObserveFailure(err error, refused bool) {
-	if refused {
-		n.avoidTill.Store(time.Now().Add(avoidAfterRefusal).UnixNano())
-	}
-	n.failing.Store(true)
-	n.observe(err, time.Now())
-}
-
 // ObserveSuccess clears the passive failures counted so far. It costs one atomic load when there
 // were none, as it runs on every proxied request.
 func (n *Node) ObserveSuccess() {
@@ -217,7 +207,6 @@ type Options struct {
 	MaxConnsPerNode int
 	DialTimeout     time.Duration
 	ResponseTimeout time.Duration // upper bound of one request; held polls need pingInterval+pingTimeout
-	MaxBodyBytes    int
 	MaxHeaderBytes  int
 }
 
@@ -231,7 +220,6 @@ func clientOptions(cfg *configs.Config) Options {
 		MaxConnsPerNode: cfg.Limits.MaxConnections,
 		DialTimeout:     cfg.Timeouts.UpstreamDial.D(),
 		ResponseTimeout: cfg.Timeouts.UpstreamResponse.D(),
-		MaxBodyBytes:    cfg.Limits.MaxBodyBytes,
 		MaxHeaderBytes:  cfg.Limits.MaxHeaderBytes,
 	}
 }
@@ -348,7 +336,6 @@ func newNode(pc *configs.Pool, nc configs.Node, o Options) (*Node, error) {
 		DisablePathNormalizing:        true,
 		DisableHeaderNamesNormalizing: true,
 		NoDefaultUserAgentHeader:      true,
-		MaxResponseBodySize:           4 * o.MaxBodyBytes,
 		ReadBufferSize:                o.MaxHeaderBytes,
 	}
 	return n, nil

@@ -89,7 +89,7 @@ func TestPickSpreadsByWeight(t *testing.T) {
 func TestPickSkipsDrainingAndFailedNodes(t *testing.T) {
 	s := testSet(t, `pools: [{name: p, nodes: [{name: a, url: "http://h:1"}, {name: b, url: "http://h:2", drain: true}, {name: c, url: "http://h:3"}]}]`)
 	p := s.Pools[0]
-	p.Node("c").ObserveFailure(errors.New("connection refused"), true)
+	p.Node("c").ObserveFault(FaultRefused, errors.New("connection refused"))
 	for i := 0; i < 10; i++ {
 		if n, _ := p.Pick(nil, time.Now()); n.Name != "a" {
 			t.Fatalf("picked %s", n.Name)
@@ -103,7 +103,7 @@ func TestPickSkipsDrainingAndFailedNodes(t *testing.T) {
 		t.Fatalf("a node that refused a connection is tried again after a moment: %v %v", n, err)
 	}
 	for i := 0; i < 3; i++ { // fall: 3
-		p.Node("c").ObserveFailure(errors.New("connection refused"), true)
+		p.Node("c").ObserveFault(FaultRefused, errors.New("connection refused"))
 	}
 	if _, err := p.Pick(nil, time.Now().Add(time.Hour)); err != ErrNoNode {
 		t.Fatalf("a node down after fall failures must not be picked: %v", err)

@@ -116,9 +116,9 @@ func TestNodeStateChanges(t *testing.T) {
 		do   func()
 		want string // the reported changes, "" for none
 	}{
-		{"one failure is not enough", func() { a.ObserveFailure(errCheck, false) }, ""},
-		{"the second takes it down", func() { a.ObserveFailure(errCheck, false) }, "a:up>down!"},
-		{"failures while down say nothing", func() { a.ObserveFailure(errCheck, false) }, ""},
+		{"one failure is not enough", func() { a.ObserveFault(FaultNoAnswer, errCheck) }, ""},
+		{"the second takes it down", func() { a.ObserveFault(FaultNoAnswer, errCheck) }, "a:up>down!"},
+		{"failures while down say nothing", func() { a.ObserveFault(FaultNoAnswer, errCheck) }, ""},
 		{"a passive success does not count as a check", func() { a.ObserveSuccess() }, "a:down>up"},
 		{"runtime drain", func() { a.SetRuntimeDrain(true, "t") }, "a:up>draining"},
 		{"drain twice says nothing", func() { a.SetRuntimeDrain(true, "t") }, ""},
@@ -210,7 +210,7 @@ func TestApplyClosePolicy(t *testing.T) {
 	}
 	// Its cut connections fail the requests held on it: that is no news of its health.
 	for i := 0; i < 5; i++ {
-		b.ObserveFailure(errCheck, false)
+		b.ObserveFault(FaultNoAnswer, errCheck)
 	}
 	if got := rec.take(); len(got) != 0 || !b.Gone() || b.State() != StateRemoved {
 		t.Fatalf("a retired node: changes %v, gone %v, state %s", got, b.Gone(), b.State())
@@ -282,7 +282,7 @@ func TestPassiveOnlyRetries(t *testing.T) {
 	ctx, _ := contextWithCancel(t)
 	m.Start(ctx)
 	a := m.Node("p", "a")
-	a.ObserveFailure(errCheck, true)
+	a.ObserveFault(FaultRefused, errCheck)
 	if a.State() != StateDown {
 		t.Fatalf("state %s", a.State())
 	}

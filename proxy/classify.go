@@ -81,6 +81,10 @@ func transportName(t []byte) string {
 	return string(t)
 }
 
+// isEngineHandshake reports a request that opens an Engine.IO session (a transport is named), as
+// opposed to a sid-less request for something else under the Engine.IO path (the client bundle).
+func (r request) isEngineHandshake() bool { return r.kind == kindHandshake && r.transport != "" }
+
 func underEnginePath(enginePath string, path []byte) bool {
 	if len(path) >= len(enginePath) {
 		return string(path[:len(enginePath)]) == enginePath
@@ -88,19 +92,30 @@ func underEnginePath(enginePath string, path []byte) bool {
 	return string(path) == enginePath[:len(enginePath)-1]
 }
 
-// validSID accepts 1-128 printable ASCII bytes other than space: a sid is echoed into logs, keys
-// and error answers, so nothing else is let through.
+// sidForbidden are the printable characters a sid may not hold: each changes the meaning of a URL or
+// of HTML, and a sid is echoed into logs, Redis keys, admin URLs and pages.
+const sidForbidden = `/?#%&\<>"'`
+
+// validSID accepts 1-128 printable ASCII bytes, none of them space or sidForbidden. The rule is the
+// same for a client's sid and for a node's: a sid that breaks it can never be pinned.
 func validSID(sid []byte) bool {
 	if len(sid) == 0 || len(sid) > maxSIDLen {
 		return false
 	}
 	for _, c := range sid {
-		if c <= ' ' || c >= 0x7f {
+		if c <= ' ' || c >= 0x7f || sidForbiddenByte[c] {
 			return false
 		}
 	}
 	return true
 }
+
+var sidForbiddenByte = func() (t [128]bool) {
+	for i := 0; i < len(sidForbidden); i++ {
+		t[sidForbidden[i]] = true
+	}
+	return t
+}()
 
 func isUpgrade(hdr *fasthttp.RequestHeader) bool {
 	return hdr.ConnectionUpgrade() && bytes.EqualFold(hdr.Peek(fasthttp.HeaderUpgrade), []byte("websocket"))

@@ -52,7 +52,8 @@ func New(cfg *configs.Config, store affinity.Store, log *slog.Logger) (*Proxy, e
 	m.Collect(metrics.Sources{Nodes: nodes.Nodes, Store: store,
 		Tunnels: func() int { return p.relay.Count() }, Relayed: func() (uint64, uint64) { return p.relay.Relayed() }})
 	p.relay = upgrade.NewRelay(upgrade.Options{
-		DialTimeout: cfg.Timeouts.UpstreamDial.D(), HandshakeTimeout: cfg.Timeouts.ClientRead.D(),
+		DialTimeout: cfg.Timeouts.UpstreamDial.D(), HandshakeTimeout: cfg.Timeouts.Handshake.D(),
+		ProbeTimeout: cfg.Timeouts.UpgradeProbe.D(),
 		MaxFrame: cfg.Limits.MaxBodyBytes, TouchEvery: touchEvery(cfg), Logger: log,
 		IdleTimeout: cfg.Timeouts.WebSocketIdle.D(),
 	})
@@ -200,54 +201,36 @@ func (p *Proxy) servePlain(ctx *fasthttp.RequestCtx, pool *backends.Pool) {
 		p.relayUpgrade(ctx, node, upgrade.Hooks{})
 		return
 	}
-	p.forward(ctx, node, time.Now().Add(p.cfg().Timeouts.UpstreamResponse.D()))
-}
-
-// forward sends the client's request to node and puts the node's answer in ctx. It never retries.
-func (p *Proxy) forward(ctx *fasthttp.RequestCtx, node *backends.Node, deadline time.Time) error {
-	cleanRequest(&ctx.Request.Header)
-	addForwarded(&ctx.Request.Header, clientIP(ctx), p.tls)
-	err := node.Client.DoDeadline(&ctx.Request, &ctx.Response, deadline)
-	if err != nil {
-		p.answerUpstreamError(ctx, node, err)
-		return err
-	}
-	node.ObserveSuccess()
-	cleanResponse(&ctx.Response.Header)
-	return nil
-}
-
-func (p *Proxy) answerUpstreamError(ctx *fasthttp.RequestCtx, node *backends.Node, err error) {
-	ctx.Response.Reset()
-	switch {
-	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout):
-		ctx.Error("sidpin: the chat node did not answer in time", fasthttp.StatusGatewayTimeout)
-	default:
-		ctx.Error("sidpin: the chat node cannot be reached", fasthttp.StatusBadGateway)
-	}
-	node.ObserveFailure(err, isDialError(err))
-	p.log.Warn("upstream request failed", "pool", node.Pool, "node", node.Name, "err", err)
-}
-
-func isDialError(err error) bool {
-	var op *net.OpError
-	return errors.Is(err, fasthttp.ErrDialTimeout) || (errors.As(err, &op) && op.Op == "dial")
+	_ = p.forward(ctx, exchange{node: node, deadline: time.Now().Add(p.cfg().Timeouts.UpstreamResponse.D())})
 }
 
 func clientIP(ctx *fasthttp.RequestCtx) []byte {
 	return []byte(ctx.RemoteIP().String())
 }
 
-// relayUpgrade hands a WebSocket upgrade to the relay, marking the node failed if it is unreachable.
+// relayUpgrade hands a WebSocket upgrade to the relay, counting what the node did wrong against it.
 func (p *Proxy) relayUpgrade(ctx *fasthttp.RequestCtx, node *backends.Node, hooks upgrade.Hooks) {
 	addForwarded(&ctx.Request.Header, clientIP(ctx), p.tls)
+	hooks.OnNodeFailed = func(err error) { node.ObserveFault(upgradeFault(err), err) }
 	err := p.relay.Serve(ctx, upgrade.Target{Addr: node.Addr, TLS: node.TLS}, hooks)
-	if errors.Is(err, upgrade.ErrDial) {
-		node.ObserveFailure(err, true)
-	}
 	if err != nil {
-		p.log.Warn("websocket upgrade failed", "pool", node.Pool, "node", node.Name, "err", err)
+		fault := upgradeFault(err)
+		node.ObserveFault(fault, err)
+		p.log.Warn("websocket upgrade failed", "pool", node.Pool, "node", node.Name, "fault", fault, "err", err)
 	}
+}
+
+// upgradeFault reads an error of the WebSocket relay: the node is to blame when it could not be
+// reached, gave no answer (a WebSocket's 101 and open frame are bounded by the handshake timeout), or
+// answered something that is not HTTP.
+func upgradeFault(err error) backends.Fault {
+	switch {
+	case errors.Is(err, upgrade.ErrNotHTTP):
+		return backends.FaultNotHTTP
+	case errors.Is(err, upgrade.ErrDial), errors.Is(err, upgrade.ErrNoAnswer):
+		return backends.ClassifyHTTP(err, true)
+	}
+	return backends.NoFault
 }
 
 // slogPrintf adapts slog to fasthttp's Printf logger.

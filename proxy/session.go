@@ -3,8 +3,6 @@ package proxy
 import (
 	"bytes"
 	"context"
-	"errors"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,122 +20,6 @@ const storeTimeout = 500 * time.Millisecond
 
 func storeCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), storeTimeout)
-}
-
-// serveHandshake opens a new session on a picked node and pins the sid from the node's answer before
-// the answer is released to the client.
-func (p *Proxy) serveHandshake(ctx *fasthttp.RequestCtx, pool *backends.Pool, r request) {
-	if r.upgrade {
-		p.serveWebSocketFirst(ctx, pool, r)
-		return
-	}
-	cleanRequest(&ctx.Request.Header)
-	addForwarded(&ctx.Request.Header, clientIP(ctx), p.tls)
-	node, ok := p.pickAndSend(ctx, pool)
-	if node != nil {
-		defer node.EndHandshake()
-	}
-	if !ok || !ctx.IsGet() || r.transport != "polling" || ctx.Response.StatusCode() != fasthttp.StatusOK {
-		return // refused handshakes, served client files and errors pass through unpinned
-	}
-	info, found := learnSID(&ctx.Response)
-	if !found {
-		p.log.Debug("handshake answer without a sid", "pool", pool.Name, "node", node.Name)
-		return
-	}
-	if err := p.pin(pool, node, info, r, ctx.RemoteAddr().String(), affinity.TransportPolling); err != nil {
-		p.log.Error("session not pinned; handshake refused", "sid", info.SID, "node", node.Name, "err", err)
-		ctx.Response.Reset()
-		ctx.Error("sidpin: cannot pin the session", fasthttp.StatusServiceUnavailable)
-	}
-}
-
-// pickAndSend forwards a sid-less request to a node chosen for a new session. A node that cannot be
-// reached never saw the request, so one other node is tried.
-func (p *Proxy) pickAndSend(ctx *fasthttp.RequestCtx, pool *backends.Pool) (*backends.Node, bool) {
-	deadline := time.Now().Add(p.cfg().Timeouts.UpstreamResponse.D())
-	for attempt := 0; attempt < 2; attempt++ {
-		node, err := p.pick(pool)
-		if err != nil {
-			ctx.Error("sidpin: no chat node is available", fasthttp.StatusServiceUnavailable)
-			return nil, false
-		}
-		err = node.Client.DoDeadline(&ctx.Request, &ctx.Response, deadline)
-		if err == nil {
-			node.ObserveSuccess()
-			cleanResponse(&ctx.Response.Header)
-			return node, true
-		}
-		node.EndHandshake()
-		p.answerUpstreamError(ctx, node, err)
-		if !isDialError(err) {
-			return nil, false
-		}
-	}
-	return nil, false
-}
-
-func (p *Proxy) pick(pool *backends.Pool) (*backends.Node, error) {
-	sctx, cancel := storeCtx()
-	defer cancel()
-	counts, err := p.store.CountByNode(sctx, pool.Name)
-	if err != nil {
-		p.log.Warn("session counts unavailable; balancing without them", "pool", pool.Name, "err", err)
-	}
-	node, err := pool.Pick(counts, time.Now())
-	if err == nil {
-		node.BeginHandshake() // the caller ends it once the pin is stored or the handshake failed
-	}
-	return node, err
-}
-
-// learnSID reads the open packet from a polling handshake answer in any encoding, decompressing it
-// when the node compressed it; the io cookie is the fallback.
-func learnSID(resp *fasthttp.Response) (engineio.OpenInfo, bool) {
-	body := resp.Body()
-	var err error
-	switch string(bytes.ToLower(resp.Header.ContentEncoding())) {
-	case "gzip":
-		body, err = resp.BodyGunzip()
-	case "deflate":
-		body, err = resp.BodyInflate()
-	}
-	if err == nil {
-		if info, err := engineio.SniffHandshake(body); err == nil {
-			return info, true
-		}
-	}
-	var c fasthttp.Cookie
-	c.SetKey("io")
-	if resp.Header.Cookie(&c) && validSID(c.Value()) {
-		return engineio.OpenInfo{SID: string(c.Value())}, true
-	}
-	return engineio.OpenInfo{}, false
-}
-
-// pin stores the session's pin, with a lifetime from the node's own ping values.
-func (p *Proxy) pin(pool *backends.Pool, node *backends.Node, info engineio.OpenInfo, r request, client, transport string) error {
-	cfg := p.cfg()
-	ttl := cfg.Timeouts.UpstreamResponse.D()
-	if info.PingInterval > 0 {
-		ttl = time.Duration(info.PingInterval+info.PingTimeout) * time.Millisecond
-	}
-	ttl += cfg.Timeouts.PinSlack.D()
-	sctx, cancel := storeCtx()
-	defer cancel()
-	cur, created, err := p.store.Pin(sctx, affinity.Pin{
-		SID: info.SID, Pool: pool.Name, Node: node.Name, Transport: transport, EIO: r.eio, ClientAddr: client, TTL: ttl,
-	})
-	switch {
-	case err != nil:
-		return err
-	case !created && cur.Node != node.Name:
-		return errors.New("the node handed out a sid pinned to another node")
-	case created:
-		p.metrics.Handshake(pool.Name, node.Name, transport)
-	}
-	p.log.Debug("session pinned", "sid", info.SID, "pool", pool.Name, "node", node.Name, "transport", transport)
-	return nil
 }
 
 // serveSession routes a request carrying a sid to its pinned node, or answers "Session ID unknown".
@@ -176,7 +58,10 @@ func (p *Proxy) serveSession(ctx *fasthttp.RequestCtx, pool *backends.Pool, r re
 		return
 	}
 	closing := ctx.IsPost() && carriesClose(ctx.PostBody(), pin.EIO, r.jsonp)
-	if p.forward(ctx, node, time.Now().Add(pin.TTL)) != nil {
+	cleanRequest(&ctx.Request.Header)
+	addForwarded(&ctx.Request.Header, clientIP(ctx), p.tls)
+	up, err := p.send(ctx, exchange{node: node, deadline: time.Now().Add(pin.TTL)})
+	if err != nil {
 		if node.Gone() { // the node went down (or was retired) under the request: the session went with it
 			ctx.Response.Reset()
 			p.answerUnknownSID(ctx, pool, r, metrics.CauseNodeDown)
@@ -184,30 +69,37 @@ func (p *Proxy) serveSession(ctx *fasthttp.RequestCtx, pool *backends.Pool, r re
 		}
 		return
 	}
-	if p.sessionEnded(ctx, pin, r, closing) {
-		if ctx.Response.StatusCode() == fasthttp.StatusBadRequest {
-			p.metrics.SessionUnknown(pool.Name, metrics.CauseNodeSaid)
-		}
-		p.unpin(r.sid, "session ended")
-	}
+	p.relaySessionAnswer(ctx, up, pool, pin, r, closing)
 }
 
-// sessionEnded reads a node's answer for the signs that the session is over: the node does not know
-// the sid, or a close packet went either way.
-func (p *Proxy) sessionEnded(ctx *fasthttp.RequestCtx, pin affinity.Pin, r request, closing bool) bool {
-	status := ctx.Response.StatusCode()
-	switch {
+// relaySessionAnswer passes the node's answer on, watching it for the signs that the session is over:
+// the node does not know the sid (400 code 1; code 3, polling after an upgrade, is expected), or a
+// close packet went either way. A long answer is watched as it streams, and its end unpins.
+func (p *Proxy) relaySessionAnswer(ctx *fasthttp.RequestCtx, up *fasthttp.Response, pool *backends.Pool, pin affinity.Pin, r request, closing bool) {
+	sid := r.sid
+	switch status := up.StatusCode(); {
 	case status == fasthttp.StatusBadRequest:
-		// 400 code 3 after an upgrade is expected for polling and must not end the session.
-		return bytes.Contains(ctx.Response.Body(), []byte(`"code":1,`))
+		relayAnswer(ctx, up, relay{})
+		if bytes.Contains(ctx.Response.Body(), []byte(`"code":1,`)) {
+			p.metrics.SessionUnknown(pool.Name, metrics.CauseNodeSaid)
+			p.unpin(sid, "the node does not know the session")
+		}
 	case status != fasthttp.StatusOK:
-		return false
+		relayAnswer(ctx, up, relay{})
 	case closing:
-		return true
-	case ctx.IsGet() && len(ctx.Response.Header.ContentEncoding()) == 0:
-		return carriesClose(ctx.Response.Body(), pin.EIO, r.jsonp)
+		relayAnswer(ctx, up, relay{})
+		p.unpin(sid, "the client closed the session")
+	case ctx.IsGet():
+		encoding := contentCoding(up.Header.ContentEncoding())
+		w := newCloseWatch(pin.EIO, r.jsonp, encoding)
+		relayAnswer(ctx, up, relay{watch: w, done: func(complete bool) {
+			if complete && w.closed() {
+				p.unpin(sid, "the node closed the session")
+			}
+		}})
+	default:
+		relayAnswer(ctx, up, relay{})
 	}
-	return false
 }
 
 func (p *Proxy) unpin(sid, why string) {
@@ -249,52 +141,6 @@ func (p *Proxy) probeHooks(pool, sid string) upgrade.Hooks {
 		},
 		Touch: func() { p.store.Touch(sid) },
 	}
-}
-
-// serveWebSocketFirst opens a session whose first request is a WebSocket: the sid is learned from the
-// node's first frame and pinned before that frame reaches the client.
-func (p *Proxy) serveWebSocketFirst(ctx *fasthttp.RequestCtx, pool *backends.Pool, r request) {
-	node, err := p.pick(pool)
-	if err != nil {
-		ctx.Error("sidpin: no chat node is available", fasthttp.StatusServiceUnavailable)
-		return
-	}
-	client := ctx.RemoteAddr().String()
-	var sid atomic.Pointer[string]
-	var ended sync.Once
-	endHandshake := func() { ended.Do(node.EndHandshake) }
-	defer func() {
-		if !ctx.Hijacked() {
-			endHandshake() // refused or failed before a tunnel existed
-		}
-	}()
-	p.relayUpgrade(ctx, node, upgrade.Hooks{
-		OnOpen: func(info engineio.OpenInfo) error {
-			defer endHandshake()
-			if err := p.pin(pool, node, info, r, client, affinity.TransportWebSocket); err != nil {
-				return err
-			}
-			sid.Store(&info.SID)
-			return nil
-		},
-		OnStart: func(end func()) {
-			if s := sid.Load(); s != nil {
-				p.tunnels.add(*s, end)
-			}
-		},
-		OnClose: func() {
-			endHandshake()
-			if s := sid.Load(); s != nil {
-				p.tunnels.remove(*s)
-				p.unpin(*s, "websocket closed")
-			}
-		},
-		Touch: func() {
-			if s := sid.Load(); s != nil {
-				p.store.Touch(*s)
-			}
-		},
-	})
 }
 
 // carriesClose reports whether a polling payload holds a close packet (v4: a record "1"; v3: a

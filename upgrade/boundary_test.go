@@ -95,7 +95,7 @@ func TestMaskedCloseGoingAway(t *testing.T) {
 	if bytes.Equal(a[2:6], b[2:6]) {
 		t.Fatal("two close frames got the same masking key")
 	}
-	f, err := readFrame(bytes.NewReader(a), nil, 100)
+	f, err := readFrame(bytes.NewReader(a), new(frameBuf), 100)
 	if err != nil || f.opcode != opClose || !f.fin || !bytes.Equal(f.payload, []byte{0x03, 0xe9}) || a[1]&0x80 == 0 {
 		t.Fatalf("masked close: % x → %+v %v", a, f, err)
 	}

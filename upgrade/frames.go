@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"sync"
 )
 
 // WebSocket opcodes the watcher cares about.
@@ -12,84 +13,117 @@ const (
 	opClose = 0x8
 )
 
-// maxInspect bounds the payload the watcher unmasks and looks at; Engine.IO's open packet, 2probe and
-// 5 are far smaller. Larger frames are forwarded unread.
+// maxInspect bounds the payload the watcher reads whole, unmasks and looks at; Engine.IO's open
+// packet, 2probe and 5 are far smaller. A larger frame is forwarded in pieces, unread.
 const maxInspect = 4096
+
+// maxFrameHeader is the longest frame header: 2 bytes, 8 of extended length and a 4-byte mask.
+const maxFrameHeader = 14
 
 var errFrameTooLarge = errors.New("upgrade: frame larger than the relay's limit")
 
-// frame is one WebSocket frame as read off the wire: raw holds its exact bytes for forwarding,
-// payload the unmasked payload when it was small enough to inspect.
-type frame struct {
-	raw     []byte
-	opcode  byte
-	fin     bool
-	rsv1    bool // compressed (permessage-deflate): the payload cannot be read as text
-	payload []byte
+// frameBuf is what a watcher reads frames into: its size is fixed, whatever length a frame announces,
+// so a peer that announces a huge frame and sends a few bytes costs no more than one that sends none.
+type frameBuf struct {
+	raw   [maxFrameHeader + maxInspect]byte
+	plain [maxInspect]byte // the unmasked payload of a small frame
 }
 
-// readFrame reads one whole frame of at most maxFrame payload bytes from r. buf is reused for raw.
-func readFrame(r io.Reader, buf []byte, maxFrame int) (frame, error) {
-	raw := append(buf[:0], 0, 0)
-	if _, err := io.ReadFull(r, raw[:2]); err != nil {
+var frameBufs = sync.Pool{New: func() any { return new(frameBuf) }}
+
+// frame is one WebSocket frame as read off the wire, small ones whole.
+type frame struct {
+	raw     []byte // the bytes to forward first: the header, and for a small frame its payload
+	rest    uint64 // payload bytes of a large frame not read yet: forward them after raw
+	opcode  byte
+	fin     bool
+	rsv1    bool   // compressed (permessage-deflate): the payload cannot be read as text
+	payload []byte // the unmasked payload of a small frame; nil for a large one
+}
+
+// readFrame reads one frame of at most maxFrame payload bytes from r into b: a payload of up to
+// maxInspect bytes whole, else only the header (the caller forwards the rest with forwardRest).
+func readFrame(r io.Reader, b *frameBuf, maxFrame int) (frame, error) {
+	raw := b.raw[:2]
+	if _, err := io.ReadFull(r, raw); err != nil {
 		return frame{}, err
 	}
 	f := frame{opcode: raw[0] & 0x0f, fin: raw[0]&0x80 != 0, rsv1: raw[0]&0x40 != 0}
 	masked := raw[1]&0x80 != 0
-	length := uint64(raw[1] & 0x7f)
-	ext := 0
-	switch length {
-	case 126:
-		ext = 2
-	case 127:
-		ext = 8
-	}
+	hdr := headerLen(raw[1])
 	if masked {
-		ext += 4
+		hdr += 4
 	}
-	raw = append(raw, make([]byte, ext)...)
+	raw = b.raw[:hdr]
 	if _, err := io.ReadFull(r, raw[2:]); err != nil {
 		return frame{}, err
 	}
-	hdr := raw[2:]
-	switch length {
-	case 126:
-		length, hdr = uint64(binary.BigEndian.Uint16(hdr)), hdr[2:]
-	case 127:
-		length, hdr = binary.BigEndian.Uint64(hdr), hdr[8:]
-	}
+	length := payloadLen(raw[:headerLen(raw[1])])
 	if length > uint64(maxFrame) {
 		return frame{}, errFrameTooLarge
 	}
-	var mask []byte
-	if masked {
-		mask = hdr[:4]
+	if length > maxInspect {
+		f.raw, f.rest = raw, length
+		return f, nil
 	}
-	start := len(raw)
-	raw = append(raw, make([]byte, length)...)
-	if _, err := io.ReadFull(r, raw[start:]); err != nil {
+	f.raw = b.raw[:hdr+int(length)]
+	if _, err := io.ReadFull(r, f.raw[hdr:]); err != nil {
 		return frame{}, err
 	}
-	f.raw = raw
-	if length <= maxInspect {
-		f.payload = unmask(raw[start:], mask)
+	var mask []byte
+	if masked {
+		mask = raw[hdr-4 : hdr]
 	}
+	f.payload = unmask(b.plain[:length], f.raw[hdr:], mask)
 	return f, nil
 }
 
-// unmask returns a copy of p unmasked with key (or p itself when there is no key).
-func unmask(p, key []byte) []byte {
+// forward writes f to w: its read bytes, then the rest of a large frame read from r through b.
+func (f frame) forward(r io.Reader, w func([]byte) error, b *frameBuf) error {
+	if err := w(f.raw); err != nil {
+		return err
+	}
+	for left := f.rest; left > 0; {
+		n, err := r.Read(b.raw[:min(uint64(len(b.raw)), left)])
+		if n > 0 {
+			if werr := w(b.raw[:n]); werr != nil {
+				return werr
+			}
+			left -= uint64(n)
+		}
+		if err != nil && left > 0 {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// unmask writes p unmasked with key into dst (p itself when there is no key) and returns it.
+func unmask(dst, p, key []byte) []byte {
 	if key == nil {
 		return p
 	}
-	out := make([]byte, len(p))
 	for i := range p {
-		out[i] = p[i] ^ key[i&3]
+		dst[i] = p[i] ^ key[i&3]
 	}
-	return out
+	return dst[:len(p)]
 }
 
 // textIs reports whether f is a whole, uncompressed text frame whose payload is exactly want.
 func (f frame) textIs(want string) bool {
 	return f.opcode == opText && f.fin && !f.rsv1 && f.payload != nil && string(f.payload) == want
+}
+
+// payloadLen is the payload length announced by hdr, a frame header up to its masking key.
+func payloadLen(hdr []byte) uint64 {
+	switch len(hdr) {
+	case 4:
+		return uint64(binary.BigEndian.Uint16(hdr[2:]))
+	case 10:
+		return binary.BigEndian.Uint64(hdr[2:])
+	}
+	return uint64(hdr[1] & 0x7f)
 }

@@ -167,7 +167,7 @@ func dialRaw(t *testing.T, addr, path string) *rawClient {
 func (c *rawClient) echo(t *testing.T, msg string) {
 	t.Helper()
 	c.Write(maskedText(msg))
-	f, err := readFrame(c.br, nil, 1<<20)
+	f, err := readFrame(c.br, new(frameBuf), 1<<20)
 	if err != nil || string(f.payload) != msg {
 		t.Fatalf("echo of %q: %q %v", msg, f.payload, err)
 	}
@@ -302,7 +302,7 @@ func TestShutdownMidFrameInjectsNothing(t *testing.T) {
 			}
 			got = node.received()
 			if watched {
-				if f, err := readFrame(bytes.NewReader(got), nil, 100); err != nil || len(f.raw) != len(got) ||
+				if f, err := readFrame(bytes.NewReader(got), new(frameBuf), 100); err != nil || len(f.raw) != len(got) ||
 					f.opcode != opClose || !bytes.Equal(f.payload, []byte{0x03, 0xe9}) {
 					t.Fatalf("the node read % x, want a masked close 1001 only", got)
 				}

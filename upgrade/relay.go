@@ -43,12 +43,16 @@ type Hooks struct {
 	OnClose func()
 	// Touch runs every TouchEvery while the tunnel is open (it keeps the session's pin alive).
 	Touch func()
+	// OnNodeFailed hears what the node did wrong after its 101 (no open frame in time); it wraps
+	// ErrNoAnswer.
+	OnNodeFailed func(err error)
 }
 
 // Options configure a Relay.
 type Options struct {
 	DialTimeout      time.Duration // default 2s
 	HandshakeTimeout time.Duration // the node's 101 and, for WebSocket-first, its open frame; default 10s
+	ProbeTimeout     time.Duration // a probe's wait for the client's "5" after the 101; default 10s
 	MaxFrame         int           // largest frame the watcher reads whole; default 2 MiB
 	TouchEvery       time.Duration // default 10s
 	// IdleTimeout closes a tunnel that moved no byte either way for that long (0: never). Engine.IO
@@ -70,8 +74,16 @@ type Relay struct {
 	bytes   relayedBytes
 }
 
-// ErrDial means the node could not be reached; nothing was sent to it.
-var ErrDial = errors.New("upgrade: cannot reach the node")
+// Errors of Serve, wrapping the cause, so that the caller can tell what the node did.
+var (
+	// ErrDial means the node could not be reached; nothing was sent to it.
+	ErrDial = errors.New("upgrade: cannot reach the node")
+	// ErrNoAnswer means the node took the upgrade request but gave no answer head: the cause is an
+	// io.EOF, a reset or a timeout (HandshakeTimeout).
+	ErrNoAnswer = errors.New("upgrade: the node did not answer")
+	// ErrNotHTTP means the node answered something that is not an HTTP response.
+	ErrNotHTTP = errors.New("upgrade: the node's answer is not HTTP")
+)
 
 // NewRelay returns a relay; Shutdown or Close ends its tunnels.
 func NewRelay(opts Options) *Relay {
@@ -80,6 +92,9 @@ func NewRelay(opts Options) *Relay {
 	}
 	if opts.HandshakeTimeout <= 0 {
 		opts.HandshakeTimeout = 10 * time.Second
+	}
+	if opts.ProbeTimeout <= 0 {
+		opts.ProbeTimeout = 10 * time.Second
 	}
 	if opts.MaxFrame <= 0 {
 		opts.MaxFrame = 2 << 20
@@ -105,7 +120,7 @@ func (r *Relay) Serve(ctx *fasthttp.RequestCtx, target Target, hooks Hooks) erro
 	node, err := r.dial(target)
 	if err != nil {
 		ctx.Error("sidpin: the chat node cannot be reached", fasthttp.StatusBadGateway)
-		return fmt.Errorf("%w %s: %v", ErrDial, target.Addr, err)
+		return fmt.Errorf("%w %s: %w", ErrDial, target.Addr, err)
 	}
 	_ = node.SetDeadline(time.Now().Add(r.opts.HandshakeTimeout))
 	req := requestBuffers.Get().(*bytes.Buffer)
@@ -116,7 +131,7 @@ func (r *Relay) Serve(ctx *fasthttp.RequestCtx, target Target, hooks Hooks) erro
 	if err != nil {
 		node.Close()
 		ctx.Error("sidpin: the chat node failed during the upgrade", fasthttp.StatusBadGateway)
-		return fmt.Errorf("upgrade: write to %s: %w", target.Addr, err)
+		return fmt.Errorf("%w: write to %s: %w", ErrNoAnswer, target.Addr, err)
 	}
 	br := nodeReaders.Get().(*bufio.Reader)
 	br.Reset(node)
@@ -125,7 +140,7 @@ func (r *Relay) Serve(ctx *fasthttp.RequestCtx, target Target, hooks Hooks) erro
 		putNodeReader(br)
 		node.Close()
 		ctx.Error("sidpin: the chat node failed during the upgrade", fasthttp.StatusBadGateway)
-		return fmt.Errorf("upgrade: answer of %s: %w", target.Addr, err)
+		return fmt.Errorf("answer of %s: %w", target.Addr, err)
 	}
 	if status != fasthttp.StatusSwitchingProtocols {
 		defer node.Close()
@@ -214,7 +229,13 @@ func readResponseHead(br *bufio.Reader) ([]byte, int, error) {
 	for {
 		line, err := br.ReadSlice('\n')
 		if err != nil {
-			return nil, 0, err
+			if len(head) == 0 && len(line) == 0 {
+				return nil, 0, fmt.Errorf("%w: %w", ErrNoAnswer, err)
+			}
+			if !mayBeHTTP(append(head, line...)) {
+				return nil, 0, fmt.Errorf("%w: %w", ErrNotHTTP, err)
+			}
+			return nil, 0, fmt.Errorf("upgrade: the node's answer head: %w", err)
 		}
 		head = append(head, line...)
 		if len(head) > maxHead {
@@ -224,14 +245,20 @@ func readResponseHead(br *bufio.Reader) ([]byte, int, error) {
 			break
 		}
 	}
-	if len(head) < 12 || !bytes.HasPrefix(head, []byte("HTTP/1.")) {
-		return nil, 0, errors.New("not an HTTP response")
+	if len(head) < 12 || !bytes.HasPrefix(head, []byte("HTTP/1.")) || head[8] != ' ' {
+		return nil, 0, fmt.Errorf("%w: %.40q", ErrNotHTTP, head)
 	}
 	status, err := strconv.Atoi(string(head[9:12]))
-	if err != nil {
-		return nil, 0, errors.New("bad status line")
+	if err != nil || status < 100 {
+		return nil, 0, fmt.Errorf("%w: status line %.40q", ErrNotHTTP, head)
 	}
 	return head, status, nil
+}
+
+// mayBeHTTP reports whether b is the start of an HTTP response, as far as it goes.
+func mayBeHTTP(b []byte) bool {
+	n := min(len(b), 5)
+	return string(b[:n]) == "HTTP/"[:n]
 }
 
 // passRefusal gives the client the node's non-101 answer (status, content type and a bounded body).

@@ -221,18 +221,18 @@ func TestReadsRawSeesPipelinedBytes(t *testing.T) {
 
 func TestReadFrame(t *testing.T) {
 	masked := []byte{0x81, 0x81, 1, 2, 3, 4, '5' ^ 1}
-	f, err := readFrame(bytes.NewReader(masked), nil, 100)
+	f, err := readFrame(bytes.NewReader(masked), new(frameBuf), 100)
 	if err != nil || !f.textIs("5") || !bytes.Equal(f.raw, masked) {
 		t.Fatalf("masked 5: %+v %v", f, err)
 	}
 	long := append([]byte{0x82, 126, 0x01, 0x00}, bytes.Repeat([]byte{7}, 256)...)
-	if f, err := readFrame(bytes.NewReader(long), nil, 1000); err != nil || len(f.raw) != len(long) || f.opcode != 0x2 {
+	if f, err := readFrame(bytes.NewReader(long), new(frameBuf), 1000); err != nil || len(f.raw) != len(long) || f.opcode != 0x2 {
 		t.Fatalf("256-byte binary: %v %v", len(f.raw), err)
 	}
-	if _, err := readFrame(bytes.NewReader(long), nil, 100); err != errFrameTooLarge {
+	if _, err := readFrame(bytes.NewReader(long), new(frameBuf), 100); err != errFrameTooLarge {
 		t.Fatalf("limit: %v", err)
 	}
-	if _, err := readFrame(bytes.NewReader([]byte{0x81}), nil, 100); err == nil {
+	if _, err := readFrame(bytes.NewReader([]byte{0x81}), new(frameBuf), 100); err == nil {
 		t.Fatal("truncated frame accepted")
 	}
 }

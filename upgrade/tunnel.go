@@ -3,6 +3,7 @@ package upgrade
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -171,12 +172,18 @@ func (t *tunnel) finish() {
 }
 
 // watchOpen reads the node's first frame, hands its open packet to OnOpen (the pin is stored before
-// the client sees the sid), then forwards the frame.
+// the client sees the sid), then forwards the frame. A node that sends no frame within the handshake
+// timeout is reported to OnNodeFailed.
 func (t *tunnel) watchOpen() bool {
+	b := frameBufs.Get().(*frameBuf)
+	defer frameBufs.Put(b)
 	_ = t.node.SetReadDeadline(time.Now().Add(t.relay.opts.HandshakeTimeout))
-	f, err := readFrame(t.nodeR, nil, t.relay.opts.MaxFrame)
+	f, err := readFrame(t.nodeR, b, t.relay.opts.MaxFrame)
 	_ = t.node.SetReadDeadline(time.Time{})
 	if err != nil {
+		if t.hooks.OnNodeFailed != nil && !errors.Is(err, errFrameTooLarge) {
+			t.hooks.OnNodeFailed(fmt.Errorf("%w: no open frame: %w", ErrNoAnswer, err))
+		}
 		return false
 	}
 	if f.opcode == opText && f.fin && !f.rsv1 && len(f.payload) > 1 && f.payload[0] == '0' {
@@ -187,7 +194,7 @@ func (t *tunnel) watchOpen() bool {
 			}
 		}
 	}
-	return t.toClient.write(f.raw) == nil
+	return f.forward(t.nodeR, t.toClient.write, b) == nil
 }
 
 // flushNodeBuffer writes what the node reader holds already, so the rest can be copied from the raw
@@ -250,22 +257,26 @@ func (t *tunnel) pump(src io.Reader, f *flow) error {
 	}
 }
 
-// watchUpgrade forwards client frames until "5"; false when the client left first.
+// watchUpgrade forwards client frames until "5"; false when the client left first, or sent no "5"
+// within the probe timeout (the probe then ends and the session stays on polling). Frames are read
+// into one fixed buffer: what a frame announces never decides what the watch holds.
 func (t *tunnel) watchUpgrade() bool {
-	var buf []byte
+	b := frameBufs.Get().(*frameBuf)
+	defer frameBufs.Put(b)
+	_ = t.clientRaw().SetReadDeadline(time.Now().Add(t.relay.opts.ProbeTimeout))
+	defer func() { _ = t.clientRaw().SetReadDeadline(time.Time{}) }()
 	for {
-		f, err := readFrame(t.client, buf, t.relay.opts.MaxFrame)
+		f, err := readFrame(t.client, b, t.relay.opts.MaxFrame)
 		if err != nil {
 			return false
 		}
-		if err := t.toNode.write(f.raw); err != nil {
+		if err := f.forward(t.client, t.toNode.write, b); err != nil {
 			return false // errEnded too: the client's "5" after a close frame upgrades nothing
 		}
 		if f.textIs("5") {
 			t.hooks.OnUpgrade()
 			return true
 		}
-		buf = f.raw
 	}
 }
 

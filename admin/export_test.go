@@ -1,0 +1,10 @@
+package admin
+
+import "time"
+
+// SetClock makes the sign-in table read the time from now, for tests of session expiry.
+func SetClock(s *Server, now func() time.Time) {
+	s.sessions.mu.Lock()
+	defer s.sessions.mu.Unlock()
+	s.sessions.now = now
+}

@@ -1,0 +1,283 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sidpin/sidpin/affinity"
+	"github.com/sidpin/sidpin/backends"
+	"github.com/sidpin/sidpin/engineio"
+	"github.com/sidpin/sidpin/upgrade"
+)
+
+// sniffLimit bounds what is read of a handshake answer to find its open packet (~150 bytes in
+// practice), and what is inflated of it when the node compressed it. The answer passes on unchanged.
+const sniffLimit = 8 << 10
+
+// serveHandshake opens a new session on a picked node and pins the sid from the node's answer before
+// the answer is released to the client.
+func (p *Proxy) serveHandshake(ctx *fasthttp.RequestCtx, pool *backends.Pool, r request) {
+	if !p.admitHandshake(ctx, r) {
+		return
+	}
+	defer p.store.ReleasePin()
+	if r.upgrade {
+		p.serveWebSocketFirst(ctx, pool, r)
+		return
+	}
+	cleanRequest(&ctx.Request.Header)
+	addForwarded(&ctx.Request.Header, clientIP(ctx), p.tls)
+	node, up := p.pickAndSend(ctx, pool, r)
+	if up == nil {
+		return
+	}
+	defer node.EndHandshake()
+	if !ctx.IsGet() || r.transport != "polling" || up.StatusCode() != fasthttp.StatusOK {
+		relayAnswer(ctx, up, relay{}) // refused handshakes, served client files and errors pass through unpinned
+		return
+	}
+	info, found := sniffHandshake(ctx, up)
+	if !found {
+		p.log.Debug("handshake answer without a sid", "pool", pool.Name, "node", node.Name)
+		return
+	}
+	if err := p.pin(pool, node, info, r, ctx.RemoteAddr().String(), affinity.TransportPolling); err != nil {
+		p.refuseHandshake(ctx, node, info, err)
+	}
+}
+
+// admitHandshake decides, before any node sees the request, whether a new session may open: the pin
+// table must have room for it. A refused handshake leaves nothing behind on a node. On true the
+// caller must call p.store.ReleasePin once the pin is stored or the handshake failed.
+func (p *Proxy) admitHandshake(ctx *fasthttp.RequestCtx, r request) bool {
+	if !p.store.ReservePin() {
+		p.log.Warn("pin table full: handshake refused", "client", ctx.RemoteAddr().String())
+		ctx.Error("sidpin: the pin table is full", fasthttp.StatusServiceUnavailable)
+		return false
+	}
+	return true
+}
+
+// refuseHandshake answers a handshake whose session cannot be pinned: a node's answer sidpin will not
+// vouch for (bad sid or ping values) gets 502, a pin table that failed gets 503.
+func (p *Proxy) refuseHandshake(ctx *fasthttp.RequestCtx, node *backends.Node, info engineio.OpenInfo, err error) {
+	ctx.Response.Reset()
+	if errors.Is(err, errBadOpen) {
+		p.log.Error("the node's handshake answer is refused; session not pinned", "pool", node.Pool, "node", node.Name, "err", err)
+		ctx.Error("sidpin: the chat node's handshake answer is invalid", fasthttp.StatusBadGateway)
+		return
+	}
+	p.log.Error("session not pinned; handshake refused", "sid", info.SID, "node", node.Name, "err", err)
+	ctx.Error("sidpin: cannot pin the session", fasthttp.StatusServiceUnavailable)
+}
+
+// pickAndSend forwards a sid-less request to a node chosen for a new session and returns the node
+// with its answer (head read, body unread), or nil after answering the client. A node that cannot be
+// reached never saw the request, so one other node is tried.
+func (p *Proxy) pickAndSend(ctx *fasthttp.RequestCtx, pool *backends.Pool, r request) (*backends.Node, *fasthttp.Response) {
+	handshake := r.isEngineHandshake()
+	wait := p.cfg().Timeouts.UpstreamResponse.D()
+	if handshake {
+		wait = p.cfg().Timeouts.Handshake.D()
+	}
+	deadline := time.Now().Add(wait)
+	for attempt := 0; attempt < 2; attempt++ {
+		node, err := p.pick(pool)
+		if err != nil {
+			ctx.Error("sidpin: no chat node is available", fasthttp.StatusServiceUnavailable)
+			return nil, nil
+		}
+		up, err := p.send(ctx, exchange{node: node, deadline: deadline, handshake: handshake})
+		if err == nil {
+			return node, up
+		}
+		node.EndHandshake()
+		if backends.ClassifyHTTP(err, handshake) != backends.FaultRefused {
+			return nil, nil
+		}
+	}
+	return nil, nil
+}
+
+func (p *Proxy) pick(pool *backends.Pool) (*backends.Node, error) {
+	sctx, cancel := storeCtx()
+	defer cancel()
+	counts, err := p.store.CountByNode(sctx, pool.Name)
+	if err != nil {
+		p.log.Warn("session counts unavailable; balancing without them", "pool", pool.Name, "err", err)
+	}
+	node, err := pool.Pick(counts, time.Now())
+	if err == nil {
+		node.BeginHandshake() // the caller ends it once the pin is stored or the handshake failed
+	}
+	return node, err
+}
+
+// sniffHandshake relays a polling handshake answer and reads the open packet from at most sniffLimit
+// bytes of its body, in any encoding; the io cookie is the fallback.
+func sniffHandshake(ctx *fasthttp.RequestCtx, up *fasthttp.Response) (engineio.OpenInfo, bool) {
+	encoding := contentCoding(up.Header.ContentEncoding())
+	cookie := ioCookie(&up.Header)
+	var head []byte
+	if size := up.Header.ContentLength(); size >= 0 && size <= bufferLimit {
+		relayAnswer(ctx, up, relay{})
+		head = ctx.Response.Body()
+	} else {
+		buf := make([]byte, sniffLimit)
+		n, _ := io.ReadFull(up.BodyStream(), buf)
+		head = buf[:n]
+		relayAnswer(ctx, up, relay{prefix: head})
+	}
+	if info, err := engineio.SniffHandshake(inflateHead(head, encoding)); err == nil {
+		return info, true
+	}
+	if cookie != "" {
+		return engineio.OpenInfo{SID: cookie}, true
+	}
+	return engineio.OpenInfo{}, false
+}
+
+// learnSID reads the open packet from a whole handshake answer (tests and small answers).
+func learnSID(resp *fasthttp.Response) (engineio.OpenInfo, bool) {
+	body := inflateHead(resp.Body(), contentCoding(resp.Header.ContentEncoding()))
+	if info, err := engineio.SniffHandshake(body); err == nil {
+		return info, true
+	}
+	if c := ioCookie(&resp.Header); c != "" {
+		return engineio.OpenInfo{SID: c}, true
+	}
+	return engineio.OpenInfo{}, false
+}
+
+func ioCookie(h *fasthttp.ResponseHeader) string {
+	var c fasthttp.Cookie
+	c.SetKey("io")
+	if h.Cookie(&c) && validSID(c.Value()) {
+		return string(c.Value())
+	}
+	return ""
+}
+
+func contentCoding(v []byte) string {
+	switch {
+	case bytes.EqualFold(v, []byte("gzip")):
+		return "gzip"
+	case bytes.EqualFold(v, []byte("deflate")):
+		return "deflate"
+	case len(v) == 0:
+		return ""
+	}
+	return "other"
+}
+
+// inflateHead returns at most sniffLimit bytes of body decoded: the start of a compressed answer
+// inflates into its first bytes, whatever the whole would inflate to (a bomb costs nothing here).
+func inflateHead(body []byte, encoding string) []byte {
+	if encoding == "" {
+		return body
+	}
+	return inflate(body, encoding, sniffLimit)
+}
+
+// errBadOpen marks a node's open packet that sidpin refuses to pin.
+var errBadOpen = errors.New("invalid open packet")
+
+// pin stores the session's pin, with a lifetime from the node's own ping values (bounded by
+// timeouts.max_pin_lifetime). A sid or ping values sidpin would not accept from a client are refused.
+func (p *Proxy) pin(pool *backends.Pool, node *backends.Node, info engineio.OpenInfo, r request, client, transport string) error {
+	if !validSID([]byte(info.SID)) {
+		return fmt.Errorf("%w: sid %.40q is not 1-%d printable ASCII characters without space or %s", errBadOpen, info.SID, maxSIDLen, sidForbidden)
+	}
+	if info.PingInterval < 0 || info.PingTimeout < 0 {
+		return fmt.Errorf("%w: negative pingInterval %d or pingTimeout %d", errBadOpen, info.PingInterval, info.PingTimeout)
+	}
+	sctx, cancel := storeCtx()
+	defer cancel()
+	cur, created, err := p.store.Pin(sctx, affinity.Pin{
+		SID: info.SID, Pool: pool.Name, Node: node.Name, Transport: transport, EIO: r.eio, ClientAddr: client, TTL: p.pinTTL(info),
+	})
+	switch {
+	case err != nil:
+		return err
+	case !created && cur.Node != node.Name:
+		return errors.New("the node handed out a sid pinned to another node")
+	case created:
+		p.metrics.Handshake(pool.Name, node.Name, transport)
+	}
+	p.log.Debug("session pinned", "sid", info.SID, "pool", pool.Name, "node", node.Name, "transport", transport)
+	return nil
+}
+
+// pinTTL is how long a session's pin lives without traffic: the node's pingInterval + pingTimeout
+// (upstream_response when it announced none) plus pin_slack, at most max_pin_lifetime.
+func (p *Proxy) pinTTL(info engineio.OpenInfo) time.Duration {
+	t := p.cfg().Timeouts
+	limit := t.MaxPinLifetime.D()
+	ttl := t.UpstreamResponse.D()
+	if info.PingInterval > 0 {
+		ms := min(int64(info.PingInterval)+int64(info.PingTimeout), math.MaxInt64/int64(time.Millisecond))
+		ttl = time.Duration(ms) * time.Millisecond
+	}
+	return min(ttl+t.PinSlack.D(), limit)
+}
+
+// serveWebSocketFirst opens a session whose first request is a WebSocket: the sid is learned from the
+// node's first frame and pinned before that frame reaches the client.
+func (p *Proxy) serveWebSocketFirst(ctx *fasthttp.RequestCtx, pool *backends.Pool, r request) {
+	node, err := p.pick(pool)
+	if err != nil {
+		ctx.Error("sidpin: no chat node is available", fasthttp.StatusServiceUnavailable)
+		return
+	}
+	client := ctx.RemoteAddr().String()
+	var sid atomic.Pointer[string]
+	var ended sync.Once
+	endHandshake := func() { ended.Do(node.EndHandshake) }
+	defer func() {
+		if !ctx.Hijacked() {
+			endHandshake() // refused or failed before a tunnel existed
+		}
+	}()
+	p.relayUpgrade(ctx, node, p.openHooks(pool, node, r, client, &sid, endHandshake))
+}
+
+// openHooks follow a WebSocket-first tunnel: its open frame is pinned before the client sees it, and
+// its end ends the session.
+func (p *Proxy) openHooks(pool *backends.Pool, node *backends.Node, r request, client string, sid *atomic.Pointer[string], endHandshake func()) upgrade.Hooks {
+	return upgrade.Hooks{
+		OnOpen: func(info engineio.OpenInfo) error {
+			defer endHandshake()
+			if err := p.pin(pool, node, info, r, client, affinity.TransportWebSocket); err != nil {
+				p.log.Error("websocket session not pinned; closing it", "pool", pool.Name, "node", node.Name, "err", err)
+				return err
+			}
+			sid.Store(&info.SID)
+			return nil
+		},
+		OnStart: func(end func()) {
+			if s := sid.Load(); s != nil {
+				p.tunnels.add(*s, end)
+			}
+		},
+		OnClose: func() {
+			endHandshake()
+			if s := sid.Load(); s != nil {
+				p.tunnels.remove(*s)
+				p.unpin(*s, "websocket closed")
+			}
+		},
+		Touch: func() {
+			if s := sid.Load(); s != nil {
+				p.store.Touch(*s)
+			}
+		},
+	}
+}

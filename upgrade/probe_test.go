@@ -1,0 +1,182 @@
+package upgrade
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// sinkNode answers every upgrade with a 101 and reads what comes after it, counting and keeping it.
+type sinkNode struct {
+	addr string
+	read atomic.Int64
+	mu   sync.Mutex
+	got  [][]byte // per connection, capped at 1 MiB each
+}
+
+func newSinkNode(t *testing.T) *sinkNode {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &sinkNode{addr: ln.Addr().String()}
+	var conns sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); conns.Wait() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() { defer conns.Done(); n.serve(t, c) }()
+		}
+	}()
+	return n
+}
+
+func (n *sinkNode) serve(t *testing.T, c net.Conn) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(c)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n"))
+	n.mu.Lock()
+	i := len(n.got)
+	n.got = append(n.got, nil)
+	n.mu.Unlock()
+	buf := make([]byte, 4<<10)
+	for {
+		k, err := br.Read(buf)
+		n.read.Add(int64(k))
+		n.mu.Lock()
+		if len(n.got[i])+k <= 1<<20 {
+			n.got[i] = append(n.got[i], buf[:k]...)
+		}
+		n.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// maskedFrameHeader is the header of a masked client frame announcing n payload bytes.
+func maskedFrameHeader(opcode byte, n uint64) []byte {
+	h := []byte{0x80 | opcode, 0x80 | 127}
+	h = binary.BigEndian.AppendUint64(h, n)
+	return append(h, 1, 2, 3, 4)
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+// TestProbeMemoryIsBoundedByWhatArrives: a probe whose client announces a frame of almost a megabyte
+// and sends 14 bytes of it costs the relay a fixed buffer, not the announced length (it did: 973 KiB).
+func TestProbeMemoryIsBoundedByWhatArrives(t *testing.T) {
+	node := newSinkNode(t)
+	addr, relay := routedFront(t, Options{MaxFrame: 1 << 20, ProbeTimeout: 20 * time.Second},
+		func(string) string { return node.addr }, func() Hooks { return Hooks{OnUpgrade: func() {}} })
+	const probes = 100
+	hdr := maskedFrameHeader(0x2, 1_000_000)
+	before := heapInUse()
+	for range probes {
+		c := dialRaw(t, addr, "/ws")
+		c.Write(hdr)
+	}
+	for end := time.Now().Add(5 * time.Second); relay.Count() < probes; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("%d tunnels of %d probes", relay.Count(), probes)
+		}
+	}
+	// The watchers have the headers once the node has them (a watcher that waits for the whole frame
+	// never passes them on: then give it a moment to read them).
+	for end := time.Now().Add(500 * time.Millisecond); node.read.Load() < probes*int64(len(hdr)) && time.Now().Before(end); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	grown := int64(heapInUse()) - int64(before)
+	t.Logf("%d probes each announcing 1,000,000 bytes: heap grew %d KiB (%d B per probe); %d tunnels", probes, grown>>10, grown/probes, relay.Count())
+	if per := grown / probes; per > 64<<10 {
+		t.Fatalf("each probe costs %d KiB of heap: the announced length decides the memory", per>>10)
+	}
+}
+
+// TestProbeLargeFrameForwardedWhole: a frame above the inspected size is passed on in pieces, byte for
+// byte, and the "5" after it still upgrades.
+func TestProbeLargeFrameForwardedWhole(t *testing.T) {
+	node := newSinkNode(t)
+	upgraded := make(chan struct{})
+	addr, _ := routedFront(t, Options{MaxFrame: 1 << 20}, func(string) string { return node.addr },
+		func() Hooks { return Hooks{OnUpgrade: func() { close(upgraded) }} })
+	c := dialRaw(t, addr, "/ws")
+	payload := bytes.Repeat([]byte("abcdefgh"), 100_000/8)
+	big := append(maskedFrameHeader(0x2, uint64(len(payload))), payload...) // masked with 1,2,3,4: content does not matter
+	five := maskedText("5")
+	c.Write(append(append([]byte{}, big...), five...))
+	select {
+	case <-upgraded:
+	case <-time.After(5 * time.Second):
+		t.Fatal(`the "5" after a large frame did not upgrade`)
+	}
+	want := append(big, five...)
+	for end := time.Now().Add(3 * time.Second); node.read.Load() < int64(len(want)); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("the node read %d bytes, want %d", node.read.Load(), len(want))
+		}
+	}
+	node.mu.Lock()
+	got := node.got[0]
+	node.mu.Unlock()
+	if !bytes.Equal(got, want) {
+		t.Fatalf("the node got %d bytes that differ from the %d sent", len(got), len(want))
+	}
+}
+
+// TestProbeTimeout: a probe whose client never sends "5" ends after the probe timeout; the session
+// is not moved to it.
+func TestProbeTimeout(t *testing.T) {
+	node := newSinkNode(t)
+	var upgradedOnce atomic.Bool
+	closed := make(chan struct{})
+	addr, _ := routedFront(t, Options{ProbeTimeout: 300 * time.Millisecond}, func(string) string { return node.addr },
+		func() Hooks {
+			return Hooks{OnUpgrade: func() { upgradedOnce.Store(true) }, OnClose: func() { close(closed) }}
+		})
+	c := dialRaw(t, addr, "/ws")
+	c.Write(maskedText("2probe"))
+	start := time.Now()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a probe without 5 was never ended")
+	}
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.ReadAll(c.br); err != nil {
+		t.Fatalf("the client's connection did not end: %v", err)
+	}
+	if waited := time.Since(start); waited < 250*time.Millisecond {
+		t.Fatalf("the probe ended after %v, before its timeout", waited)
+	}
+	if upgradedOnce.Load() {
+		t.Fatal("OnUpgrade ran without a 5")
+	}
+}
