@@ -24,7 +24,7 @@ type MemoryStore struct {
 	maxPins int
 	now     func() time.Time
 
-	mu     sync.Mutex // serialises changes: index membership, counters and the queue, kept in step
+	mu       sync.Mutex // serialises changes: index membership, counters and the queue, kept in step
 	counts   map[string]map[string]int
 	total    int
 	reserved int         // handshakes on their way to a pin (ReservePin)

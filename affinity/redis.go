@@ -45,9 +45,9 @@ type RedisStore struct {
 	// reserved counts handshakes on their way to a pin: while Redis is unreachable they may all land
 	// in pending, so they are held against MaxPending.
 	reserved int
-	counts  map[string]map[string]int
-	countAt time.Time
-	epoch   string // the dataset's epoch as last seen: a new one means Redis lost its data
+	counts   map[string]map[string]int
+	countAt  time.Time
+	epoch    string // the dataset's epoch as last seen: a new one means Redis lost its data
 
 	evicted evictHandlers
 	evicts  *redis.PubSub

@@ -54,7 +54,7 @@ func New(cfg *configs.Config, store affinity.Store, log *slog.Logger) (*Proxy, e
 	p.relay = upgrade.NewRelay(upgrade.Options{
 		DialTimeout: cfg.Timeouts.UpstreamDial.D(), HandshakeTimeout: cfg.Timeouts.Handshake.D(),
 		ProbeTimeout: cfg.Timeouts.UpgradeProbe.D(),
-		MaxFrame: cfg.Limits.MaxBodyBytes, TouchEvery: touchEvery(cfg), Logger: log,
+		MaxFrame:     cfg.Limits.MaxBodyBytes, TouchEvery: touchEvery(cfg), Logger: log,
 		IdleTimeout: cfg.Timeouts.WebSocketIdle.D(),
 	})
 	p.server = &fasthttp.Server{

@@ -12,10 +12,18 @@
 //   drain     the Drain button of node1 brings the page back with node1 "draining" (and an Undrain
 //             button); GET /api/nodes agrees; a new session avoids node1; Undrain restores "up".
 //   artifact  a full-page screenshot with node1 draining: e2e/artifacts/admin-page.png.
+//   cross-origin  (issue 11) a page of another local server (127.0.0.1, another port: same-site, so the
+//             browser sends it the sign-in cookie too) auto-submits a drain form to the admin listener and
+//             fires a no-cors fetch at the API's drain: both answer 403 and no node drains; a page that frames
+//             the admin page gets nothing (X-Frame-Options / frame-ancestors).
+//   kick      the Kick button of a polling session (searched by sid) removes its pin and ends the session.
+//   sign out  the Sign out button ends the session: the sign-in form again, the cookie gone, and the old
+//             cookie with its CSRF token drives nothing; signing in again gives another cookie.
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
+const http = require('node:http');
 const path = require('node:path');
 const { startNode, sleep } = require('../lib/chat-cluster');
 const {
@@ -152,6 +160,9 @@ describe('the admin page at / in headless Chromium', { timeout: 90000 }, () => {
     assert.equal(c.httpOnly, true, 'cookie HttpOnly');
     assert.equal(c.sameSite, 'Strict', 'cookie SameSite');
     assert.ok(!c.value.includes(token), 'the cookie holds the token itself');
+    assert.equal(c.path, '/', 'cookie Path');
+    assert.equal(c.secure, false, 'cookie Secure over plain HTTP');
+    assert.ok(c.expires > Date.now() / 1000 && c.expires <= Date.now() / 1000 + 12 * 3600 + 60, `cookie expiry ${c.expires}: within 12 h`);
     report(`signed in; cookie ${c.name} HttpOnly=${c.httpOnly} SameSite=${c.sameSite}, ${c.value.length} chars, not the token`);
   });
 
