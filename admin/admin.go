@@ -34,6 +34,8 @@ type Server struct {
 	store    affinity.Store
 	token    []byte // empty: no token (loopback only; the config refuses it elsewhere)
 	sessions *sessions
+	life     context.Context // the parent of every request's store calls; Shutdown ends it
+	stop     context.CancelFunc
 	log      *slog.Logger
 	server   *fasthttp.Server
 	metrics  fasthttp.RequestHandler
@@ -41,7 +43,8 @@ type Server struct {
 
 // New returns the admin server; token may be empty.
 func New(proxy Proxy, store affinity.Store, token string, log *slog.Logger) *Server {
-	s := &Server{proxy: proxy, store: store, token: []byte(token), log: log, sessions: newSessions(),
+	life, stop := context.WithCancel(context.Background())
+	s := &Server{proxy: proxy, store: store, token: []byte(token), log: log, sessions: newSessions(), life: life, stop: stop,
 		metrics: fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(proxy.Metrics().Registry, promhttp.HandlerOpts{}))}
 	s.server = &fasthttp.Server{
 		Handler:               s.serve,
@@ -58,11 +61,23 @@ func New(proxy Proxy, store affinity.Store, token string, log *slog.Logger) *Ser
 // Serve answers on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error { return s.server.Serve(ln) }
 
-// Shutdown stops the listener and waits for requests in flight until ctx ends.
-func (s *Server) Shutdown(ctx context.Context) error { return s.server.ShutdownWithContext(ctx) }
+// Shutdown stops the listener, cancels the store calls in flight and waits for their requests until
+// ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stop()
+	return s.server.ShutdownWithContext(ctx)
+}
 
 // apiTimeout bounds the pin store calls of one admin request.
 const apiTimeout = 5 * time.Second
+
+// requestContext bounds the store calls of one request: d, or until Shutdown. That is what the
+// fasthttp RequestCtx as a context means (its Done closes at shutdown only), but it cannot be the
+// parent: the context package reads the parent from its own goroutine, after the handler returned and
+// fasthttp reused the RequestCtx for the next request (a data race).
+func (s *Server) requestContext(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(s.life, d)
+}
 
 func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 	path := rawPath(ctx)

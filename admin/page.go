@@ -93,7 +93,7 @@ func (s *Server) page(ctx *fasthttp.RequestCtx, c caller) {
 	if c.open && !c.signedIn {
 		c.session, c.signedIn = s.startSession(ctx), true
 	}
-	sctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	sctx, cancel := s.requestContext(apiTimeout)
 	defer cancel()
 	cfg := s.proxy.Config()
 	args := ctx.QueryArgs()
@@ -158,7 +158,7 @@ func (s *Server) searchPins(ctx context.Context, q pageQuery) ([]pinView, string
 
 // uiDrain is the page's drain button: drain or undrain, then back to the page.
 func (s *Server) uiDrain(ctx *fasthttp.RequestCtx, pool, node string, draining bool) {
-	sctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	sctx, cancel := s.requestContext(apiTimeout)
 	defer cancel()
 	if s.setDrain(sctx, ctx, pool, node, draining, "the admin page") != nil {
 		ctx.Redirect("/", fasthttp.StatusSeeOther)
@@ -167,7 +167,7 @@ func (s *Server) uiDrain(ctx *fasthttp.RequestCtx, pool, node string, draining b
 
 // uiKick is the page's kick button: end the session, then back to the page.
 func (s *Server) uiKick(ctx *fasthttp.RequestCtx, sid string) {
-	sctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	sctx, cancel := s.requestContext(apiTimeout)
 	defer cancel()
 	if _, _, err := s.proxy.Kick(sctx, sid); err != nil {
 		writeError(ctx, fasthttp.StatusServiceUnavailable, err.Error())

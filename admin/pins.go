@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"context"
 	"errors"
 	"strconv"
 	"time"
@@ -68,7 +67,7 @@ func (s *Server) listPins(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
 		return
 	}
-	sctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	sctx, cancel := s.requestContext(apiTimeout)
 	defer cancel()
 	page, err := s.store.List(sctx, opts)
 	switch {
@@ -88,7 +87,7 @@ func (s *Server) listPins(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) getPin(ctx *fasthttp.RequestCtx, sid string) {
-	sctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	sctx, cancel := s.requestContext(apiTimeout)
 	defer cancel()
 	pin, ok, err := s.store.Lookup(sctx, sid)
 	switch {
@@ -102,7 +101,7 @@ func (s *Server) getPin(ctx *fasthttp.RequestCtx, sid string) {
 }
 
 func (s *Server) kickPin(ctx *fasthttp.RequestCtx, sid string) {
-	sctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	sctx, cancel := s.requestContext(apiTimeout)
 	defer cancel()
 	pin, ok, err := s.proxy.Kick(sctx, sid)
 	switch {
@@ -118,7 +117,7 @@ func (s *Server) kickPin(ctx *fasthttp.RequestCtx, sid string) {
 // ready answers 200 when the config is loaded (it is, once the listener runs) and the pin table
 // answers, 503 otherwise.
 func (s *Server) ready(ctx *fasthttp.RequestCtx) {
-	sctx, cancel := context.WithTimeout(ctx, time.Second)
+	sctx, cancel := s.requestContext(time.Second)
 	defer cancel()
 	if err := s.store.Ping(sctx); err != nil {
 		writeError(ctx, fasthttp.StatusServiceUnavailable, "pin table does not answer: "+err.Error())

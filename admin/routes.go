@@ -76,7 +76,7 @@ type nodeView struct {
 }
 
 func (s *Server) listNodes(ctx *fasthttp.RequestCtx) {
-	sctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	sctx, cancel := s.requestContext(apiTimeout)
 	defer cancel()
 	views, err := s.nodeViews(sctx)
 	out := map[string]any{"nodes": views}
@@ -118,7 +118,7 @@ func view(n *backends.Node, sessions int) nodeView {
 }
 
 func (s *Server) drain(ctx *fasthttp.RequestCtx, pool, node string, draining bool) {
-	sctx, cancel := context.WithTimeout(ctx, apiTimeout)
+	sctx, cancel := s.requestContext(apiTimeout)
 	defer cancel()
 	if n := s.setDrain(sctx, ctx, pool, node, draining, "the admin API"); n != nil {
 		counts, _ := s.store.CountByNode(sctx, pool)

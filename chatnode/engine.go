@@ -71,13 +71,20 @@ type Engine struct {
 
 	mu       sync.RWMutex
 	sessions map[string]*Session
-	closed   bool
+	// lingering holds sessions a client closed by POST while no GET was held, for the one GET it may
+	// have sent together with the close (see Session.owesNoopLocked).
+	lingering map[string]*Session
+	closed    bool
 }
+
+// lingerFor bounds how long a closed session waits for the GET sent together with its close: that GET
+// left the client at the same moment as the POST, so it comes within milliseconds.
+const lingerFor = time.Second
 
 // NewEngine returns an endpoint serving cfg.Path with handler on top.
 func NewEngine(cfg EngineConfig, handler EngineHandler) *Engine {
 	cfg.setDefaults()
-	e := &Engine{cfg: cfg, handler: handler, sessions: map[string]*Session{}}
+	e := &Engine{cfg: cfg, handler: handler, sessions: map[string]*Session{}, lingering: map[string]*Session{}}
 	e.upgrader = websocket.FastHTTPUpgrader{
 		ReadBufferSize:  4096,
 		WriteBufferSize: 4096,
@@ -131,6 +138,29 @@ func (e *Engine) unregister(s *Session) {
 	e.mu.Lock()
 	delete(e.sessions, s.id)
 	e.mu.Unlock()
+}
+
+// linger keeps a closed session findable by lookupLingering for lingerFor, or until a GET takes its
+// last answer (forget).
+func (e *Engine) linger(s *Session) {
+	e.mu.Lock()
+	e.lingering[s.id] = s
+	e.mu.Unlock()
+	time.AfterFunc(lingerFor, func() { e.forget(s) })
+}
+
+func (e *Engine) forget(s *Session) {
+	e.mu.Lock()
+	if e.lingering[s.id] == s {
+		delete(e.lingering, s.id)
+	}
+	e.mu.Unlock()
+}
+
+func (e *Engine) lookupLingering(sid string) *Session {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.lingering[sid]
 }
 
 // newSID makes a 20-character id from [A-Za-z0-9_-], the shape Node uses.

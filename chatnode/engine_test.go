@@ -337,6 +337,17 @@ func TestUpgrade(t *testing.T) {
 		sendText(t, c, "4still")
 		expectText(t, c, "4still")
 	})
+	t.Run("a second probe while the first awaits 2probe is closed at once", func(t *testing.T) {
+		sid, _ := handshake(t, n.base, "/engine.io/", "4")
+		first := dialWS(t, probeURL(sid, "4"))
+		second := dialWS(t, probeURL(sid, "4")) // before the fix: held until the 10s upgrade timeout
+		expectClosed(t, second, time.Second)
+		sendText(t, first, "2probe")
+		expectText(t, first, "3probe")
+		sendText(t, first, "5")
+		sendText(t, first, "4hello")
+		expectText(t, first, "4hello")
+	})
 	t.Run("held GET is released by the probe", func(t *testing.T) {
 		sid, url := handshake(t, n.base, "/engine.io/", "4")
 		held := make(chan reply, 1)

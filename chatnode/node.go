@@ -52,7 +52,8 @@ type Node struct {
 //go:embed web/index.html
 var chatPage []byte
 
-// NewNode builds a node; with RedisAddr set it subscribes to the chat channel before returning.
+// NewNode builds a node. With RedisAddr set it tries once to subscribe to the chat channel before
+// returning, and keeps trying in the background if Redis is down.
 func NewNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -82,9 +83,7 @@ func NewNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	switch {
 	case n.chat == nil:
 	case cfg.RedisAddr != "":
-		if err := n.startFanout(ctx); err != nil {
-			return nil, err
-		}
+		n.startFanout(ctx)
 	case len(cfg.Peers) > 0:
 		n.chat.SetFanout(NewPeerFanout(cfg.Peers, cfg.Logger))
 	}
@@ -102,21 +101,23 @@ func NewNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	return n, nil
 }
 
-func (n *Node) startFanout(ctx context.Context) error {
+// startFanout connects the chat to Redis. It never fails: while Redis is down the node serves its own
+// clients and the fan-out keeps retrying in the background.
+func (n *Node) startFanout(ctx context.Context) {
 	n.redis = redis.NewClient(&redis.Options{
 		Addr: n.cfg.RedisAddr, DialTimeout: 2 * time.Second, ReadTimeout: time.Second,
-		WriteTimeout: time.Second, MaxRetries: 1, ContextTimeoutEnabled: true,
+		WriteTimeout: time.Second, ContextTimeoutEnabled: true,
+		// One retry: after a Redis restart the first PUBLISH may meet a dead pooled connection.
+		MaxRetries: 1,
+		// One dial per attempt: the fan-out retries with its own backoff, and go-redis's default (5 dials
+		// 100 ms apart) would hold every chat message for half a second while Redis is down.
+		DialerRetries: 1,
 	})
-	subCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	firstTry, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	f, err := StartRedisFanout(subCtx, n.redis, n.cfg.RedisChannel, n.chat, n.cfg.Logger)
-	if err != nil {
-		n.redis.Close()
-		return fmt.Errorf("chat fan-out through redis %s: %w", n.cfg.RedisAddr, err)
-	}
-	n.fanout = f
-	n.chat.SetFanout(f)
-	return nil
+	log := n.cfg.Logger.With("redis", n.cfg.RedisAddr)
+	n.fanout = StartRedisFanout(firstTry, n.redis, n.cfg.RedisChannel, n.chat, log)
+	n.chat.SetFanout(n.fanout)
 }
 
 // Serve accepts connections on ln until Shutdown.

@@ -65,6 +65,9 @@ func validOrigin(origin []byte) bool {
 
 func (e *Engine) serveSession(ctx *fasthttp.RequestCtx, r request) {
 	s := e.lookup(r.sid)
+	if s == nil && r.transport == "polling" && ctx.IsGet() {
+		s = e.lookupLingering(r.sid) // a GET sent together with the close that ended the session
+	}
 	if s == nil {
 		writeError(ctx, errUnknownSID, r.upgrade)
 		return
@@ -165,25 +168,31 @@ func (s *Session) servePollGet(ctx *fasthttp.RequestCtx, r request) {
 		return
 	}
 	s.getWaiting = true
-	pkts := s.waitForPacketsLocked(ctx)
+	pkts, ok := s.waitForPacketsLocked(ctx)
 	s.getWaiting = false
 	s.mu.Unlock()
+	if !ok {
+		writeError(ctx, errUnknownSID, false) // the closed session's last answer went to another GET
+		return
+	}
 	s.writePayload(ctx, r, pkts)
 }
 
 // waitForPacketsLocked returns what a GET answers: queued packets, else a noop during an upgrade, else
-// the close or noop of an ended session. It releases the lock while waiting.
-func (s *Session) waitForPacketsLocked(ctx *fasthttp.RequestCtx) []engineio.Packet {
+// the close or noop of an ended session (false when another GET already took it). It releases the lock
+// while waiting.
+func (s *Session) waitForPacketsLocked(ctx *fasthttp.RequestCtx) ([]engineio.Packet, bool) {
 	for {
 		switch {
 		case len(s.queue) > 0 && !s.closed:
 			pkts := s.queue
 			s.queue = nil
-			return pkts
+			return pkts, true
 		case s.closed:
-			return []engineio.Packet{*s.getAnswer}
+			final, ok := s.takeFinalLocked()
+			return []engineio.Packet{final}, ok
 		case s.upgrading || s.transport == transportWebSocket:
-			return []engineio.Packet{noopPacket}
+			return []engineio.Packet{noopPacket}, true
 		}
 		s.mu.Unlock()
 		select {

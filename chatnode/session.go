@@ -46,8 +46,11 @@ type Session struct {
 	getWaiting bool
 	getWake    chan struct{} // capacity 1: "look at the state again"
 	// getAnswer is what a waiting GET must answer when there is nothing queued (noop or close).
-	getAnswer  *engineio.Packet
+	getAnswer *engineio.Packet
+	// finalSent: a GET has taken getAnswer; a closed session answers only one GET.
+	finalSent  bool
 	postActive bool
+	probeUntil time.Time // a probe WebSocket holds the session until then, unless it upgrades or fails first
 	ws         *wsTransport
 	pingTimer  *time.Timer // v4: next ping; v3: heartbeat deadline
 	pongTimer  *time.Timer // v4: deadline for the pong
@@ -164,9 +167,32 @@ func (s *Session) closeLocked(reason string, byClient bool) {
 	if s.ws != nil {
 		s.ws.shutdown()
 	}
-	// Unregister now (lock order: session, then engine) so no later request finds a closed session.
+	// Unregister now (lock order: session, then engine) so no later request finds a closed session,
+	// except the GET owed a noop (see owesNoopLocked).
 	s.engine.unregister(s)
+	if byClient && s.owesNoopLocked() {
+		s.engine.linger(s)
+	}
 	go s.finish(reason)
+}
+
+// owesNoopLocked tells whether a client's close leaves a GET unanswered that the client may have sent
+// together with the close. Node reads a POST's body an event-loop turn after its headers, so a GET sent
+// alongside is always pending by the time Node acts on the close, and gets the noop. Here the two run in
+// parallel and the GET may come second: the session then lingers for that one GET (Engine.linger).
+// Over WebSocket there is no GET to answer.
+func (s *Session) owesNoopLocked() bool {
+	return s.transport == transportPolling && !s.getWaiting
+}
+
+// takeFinalLocked hands a closed session's last answer to one GET; later GETs find the session gone.
+func (s *Session) takeFinalLocked() (engineio.Packet, bool) {
+	if s.finalSent {
+		return engineio.Packet{}, false
+	}
+	s.finalSent = true
+	s.engine.forget(s)
+	return *s.getAnswer, true
 }
 
 // finish runs the close callbacks outside the session lock.

@@ -141,12 +141,16 @@ func (e *Engine) serveDirectWebSocket(ctx *fasthttp.RequestCtx, ver engineio.Ver
 // serveProbe runs the polling -> WebSocket upgrade: 2probe/3probe, then 5 switches the session over.
 // A probe that fails or closes before 5 leaves polling as it was.
 func (e *Engine) serveProbe(ctx *fasthttp.RequestCtx, s *Session) {
-	_ = e.upgrader.Upgrade(ctx, func(conn *websocket.Conn) {
-		t := newWSTransport(conn, e.cfg.MaxQueuedPackets)
-		if !s.probe(conn) {
+	// Claim the session before the 101 goes out: the client may open a second WebSocket as soon as it
+	// has the first one's 101, before the upgrade handler below runs.
+	claimed := s.startProbe()
+	err := e.upgrader.Upgrade(ctx, func(conn *websocket.Conn) {
+		if !claimed || !s.probe(conn) {
+			// Already upgraded, being probed or closed (accepted, then closed at once), or a failed probe.
 			conn.Close()
 			return
 		}
+		t := newWSTransport(conn, e.cfg.MaxQueuedPackets)
 		if !s.switchToWebSocket(t) {
 			conn.Close()
 			return
@@ -154,13 +158,22 @@ func (e *Engine) serveProbe(ctx *fasthttp.RequestCtx, s *Session) {
 		go t.writeLoop()
 		s.readLoop(t)
 	})
+	if err != nil && claimed {
+		s.endProbe() // refused handshake: no handler will run
+	}
 }
 
-// probe answers 2probe with 3probe and waits for 5, within the upgrade timeout.
+// probe answers 2probe with 3probe and waits for 5, within the upgrade timeout. A failed probe
+// releases the session's claim.
 func (s *Session) probe(conn *websocket.Conn) bool {
-	if !s.canUpgrade() {
-		return false // already upgraded, upgrading or closed: accepted, then closed at once
+	if !s.runProbe(conn) {
+		s.endProbe()
+		return false
 	}
+	return true
+}
+
+func (s *Session) runProbe(conn *websocket.Conn) bool {
 	_ = conn.SetReadDeadline(time.Now().Add(s.engine.cfg.UpgradeTimeout))
 	if !readTextPacket(conn, engineio.Packet{Type: engineio.Ping, Data: []byte("probe")}) {
 		return false
@@ -169,32 +182,50 @@ func (s *Session) probe(conn *websocket.Conn) bool {
 	if conn.WriteMessage(websocket.TextMessage, []byte("3probe")) != nil {
 		return false
 	}
-	s.mu.Lock()
-	if s.closed || s.upgrading || s.transport != transportPolling {
-		s.mu.Unlock()
-		return false
-	}
-	s.upgrading = true // a waiting GET is released with a noop
-	if s.ver == engineio.V3 {
-		// The v3 suite wants exactly one noop: on the poll if one takes it, else first on the WebSocket.
-		s.queue = append(s.queue, noopPacket)
-	}
-	s.wakeGet()
-	s.mu.Unlock()
-	if !readTextPacket(conn, engineio.Packet{Type: engineio.Upgrade}) {
-		s.mu.Lock()
-		s.upgrading = false
-		s.mu.Unlock()
+	if !s.beginUpgrade() || !readTextPacket(conn, engineio.Packet{Type: engineio.Upgrade}) {
 		return false
 	}
 	_ = conn.SetReadDeadline(time.Time{})
 	return true
 }
 
-func (s *Session) canUpgrade() bool {
+// beginUpgrade follows the 3probe: a waiting GET is released with a noop so the client can pause polling.
+func (s *Session) beginUpgrade() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return !s.closed && !s.upgrading && s.transport == transportPolling
+	if s.closed || s.upgrading || s.transport != transportPolling {
+		return false // an expired claim let another probe in, and it got here first
+	}
+	s.upgrading = true
+	if s.ver == engineio.V3 {
+		// The v3 suite wants exactly one noop: on the poll if one takes it, else first on the WebSocket.
+		s.queue = append(s.queue, noopPacket)
+	}
+	s.wakeGet()
+	return true
+}
+
+// startProbe claims the session for one probe WebSocket. As in Node (Socket._maybeUpgrade), the claim
+// starts when the WebSocket is accepted, not at 2probe: a second WebSocket for the sid that arrives
+// meanwhile is closed at once instead of waiting out the upgrade timeout. The claim lapses after the
+// upgrade timeout, as Node's upgrade timer does, in case fasthttp never runs the upgrade handler (the
+// 101 could not be written).
+func (s *Session) startProbe() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if s.closed || s.transport != transportPolling || now.Before(s.probeUntil) {
+		return false
+	}
+	s.probeUntil = now.Add(s.engine.cfg.UpgradeTimeout)
+	return true
+}
+
+// endProbe releases the session after a failed probe: polling goes on as before.
+func (s *Session) endProbe() {
+	s.mu.Lock()
+	s.probeUntil, s.upgrading = time.Time{}, false
+	s.mu.Unlock()
 }
 
 // readTextPacket reads one frame and reports whether it is exactly the packet want.
@@ -211,7 +242,7 @@ func readTextPacket(conn *websocket.Conn, want engineio.Packet) bool {
 func (s *Session) switchToWebSocket(t *wsTransport) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.upgrading = false
+	s.upgrading, s.probeUntil = false, time.Time{}
 	if s.closed {
 		return false
 	}

@@ -78,7 +78,7 @@ func (t *connTable) acquire(k netip.Addr, shard uint8, now func() int64) (a admi
 	e.local++
 	s.m[k] = e
 	s.mu.Unlock()
-	return admitted, e.local >= t.threshold && e.local >= 2*e.published
+	return admitted, e.local >= t.threshold && int64(e.local) >= 2*int64(e.published)
 }
 
 // release uncounts one connection of k. The entry goes as soon as nothing about the address is

@@ -26,19 +26,21 @@
 // bucket is full again): exact across instances while Redis answers.
 //
 // Connection counts are exact per instance and exchanged, not looked up: every syncEvery (1 s) each
-// instance runs one pipeline that publishes its count of every address it holds at least threshold
-// (8; a browser holds at most 6) connections of, or published before, and reads back the sum of the
-// other instances' counts published within the staleness window (3 s), for those addresses and for
-// the ones it learnt other instances hold. An address crossing 8, then twice its last published
-// count, asks for an early exchange (at most every 100 ms). An address's total = this instance's
-// count + the others' last read; a connection is refused when the total is at the cap.
+// instance runs one pipeline that publishes its count of every address it holds at least T
+// connections of (T = 8, as a browser holds at most 6; half the cap if that is smaller) or published
+// before, and reads back the sum of the other instances' counts published within the staleness
+// window (3 s), for those addresses and for the ones it learnt other instances hold. One exchange
+// carries at most 2000 addresses, the largest counts first (~8 µs of Redis CPU each). An address
+// crossing T, then twice its last published count, asks for an early exchange (at most every
+// 100 ms). An address's total = this instance's count + the others' last read; a connection is
+// refused when the total is at the cap.
 //
 // Accuracy, for a cap C over N instances:
 //   - one instance never holds more than C connections of an address;
 //   - counts seen from another instance lag by at most one exchange period plus a round trip (up to
-//     ~1 s; ~100 ms plus a round trip while an address climbs past 8, 16, 32, ... connections), and
-//     an instance holding fewer than 8 of an address's connections does not publish them. So an
-//     address can hold C + what it opened on the other instances within that lag + N×7, and never
+//     ~1 s; ~100 ms plus a round trip while an address climbs past T, 2T, 4T, ... connections), and
+//     an instance holding fewer than T of an address's connections does not publish them. So an
+//     address can hold C + what it opened on the other instances within that lag + N×(T−1), and never
 //     more than N×C (the bound of per-instance tables, reached only by a burst faster than the lag
 //     on every instance at once);
 //   - connections over the cap that got in are not closed (established connections never are):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -81,21 +82,32 @@ func New(cfg configs.Limits, shared *Shared, log *slog.Logger) *Limiter {
 		panic("clientlimits: one Shared serves one Limiter")
 	}
 	l.shared = shared
-	if pc.MaxConnections > 0 {
-		threshold := 1 << 30 // alone: nothing is published
-		if shared != nil {
-			threshold = shared.threshold
-		}
-		l.conns = newConnTable(pc.MaxConnections, max(minConnAddrs, cfg.MaxConnections+cfg.MaxConnections/4), threshold)
-	}
-	if pc.HandshakeRate > 0 {
-		l.buckets = newBucketTable(pc.HandshakeRate, pc.HandshakeBurst, MaxBucketAddrs)
-	}
+	l.conns, l.buckets = newTables(cfg, shared)
 	if shared != nil && !contextBound(shared.rdb) {
 		l.log.Warn("the redis client ignores context deadlines (ContextTimeoutEnabled is off): a hung redis holds handshakes for its ReadTimeout")
 	}
 	go l.run()
 	return l
+}
+
+// newTables sizes the tables from the config; nil for a limit that is off.
+func newTables(cfg configs.Limits, shared *Shared) (*connTable, *bucketTable) {
+	pc := cfg.PerClient
+	var conns *connTable
+	if pc.MaxConnections > 0 {
+		capN := min(pc.MaxConnections, math.MaxInt32)
+		threshold := math.MaxInt32 // alone: nothing is published
+		if shared != nil {
+			// A small cap must still be shared: an instance publishes from half of it at most.
+			threshold = min(shared.threshold, max(1, capN/2))
+		}
+		conns = newConnTable(capN, max(minConnAddrs, cfg.MaxConnections+cfg.MaxConnections/4), threshold)
+	}
+	var buckets *bucketTable
+	if pc.HandshakeRate > 0 {
+		buckets = newBucketTable(pc.HandshakeRate, pc.HandshakeBurst, MaxBucketAddrs)
+	}
+	return conns, buckets
 }
 
 // Close stops the background work and withdraws this instance's published connection counts (best
@@ -171,12 +183,16 @@ func (l *Limiter) kick() {
 	}
 }
 
-// warnEvery logs msg unless it was logged (by last) within warnEveryDur.
+// warnEvery logs msg unless a warning of its kind (last) was logged within warnEveryDur.
 func (l *Limiter) warnEvery(last *atomic.Int64, msg string, args ...any) {
+	if l.mayWarn(last) {
+		l.log.Warn(msg, args...)
+	}
+}
+
+// mayWarn reports whether a warning of last's kind may be logged now, and if so records it.
+func (l *Limiter) mayWarn(last *atomic.Int64) bool {
 	now := l.clock()
 	prev := last.Load()
-	if prev != 0 && now-prev < int64(warnEveryDur) || !last.CompareAndSwap(prev, now) {
-		return
-	}
-	l.log.Warn(msg, args...)
+	return (prev == 0 || now-prev >= int64(warnEveryDur)) && last.CompareAndSwap(prev, now)
 }

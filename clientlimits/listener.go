@@ -76,8 +76,9 @@ func (l *Limiter) admit(c net.Conn, refuse Refusal) net.Conn {
 		refuseConn(c, refuse)
 		return nil
 	case uncounted:
-		l.warnEvery(&l.lastFullWarn, "client connection table full: connections of new addresses pass uncounted",
-			"addresses", l.conns.size())
+		if l.mayWarn(&l.lastFullWarn) {
+			l.log.Warn("client connection table full: connections of new addresses pass uncounted", "addresses", l.conns.size())
+		}
 		return c
 	}
 	if kick {

@@ -60,7 +60,7 @@ func NewShared(rdb redis.UniversalClient, keyPrefix, instanceID string) *Shared 
 	return &Shared{
 		rdb: rdb, prefix: keyPrefix, id: instanceID,
 		syncEvery: time.Second, kickGap: 100 * time.Millisecond, stale: 3 * time.Second,
-		threshold: 8, maxBatch: 10_000, syncTimeout: 500 * time.Millisecond,
+		threshold: 8, maxBatch: 2000, syncTimeout: 500 * time.Millisecond,
 		opTimeout: 50 * time.Millisecond, backoff: time.Second, maxInFlight: 256,
 	}
 }
@@ -95,6 +95,7 @@ func (s *Shared) countKey(name string) string  { return s.prefix + "cl:{" + name
 // bucket has one; the key expires when the bucket would be full again. Returns {1, 0} or
 // {0, µs until a token}. ARGV: interval between tokens (µs), burst tolerance (burst * interval, µs).
 var bucketScript = redis.NewScript(`
+redis.replicate_commands() -- writes after TIME: needed before Redis 5, a no-op since
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval, tolerance = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -111,11 +112,12 @@ return {1, 0}
 // of the other instances' counts published within the staleness window, dropping older ones (a
 // killed instance's). ARGV: instance id, count, staleness (ms).
 var countScript = redis.NewScript(`
+redis.replicate_commands()
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local stale = tonumber(ARGV[3])
 if tonumber(ARGV[2]) > 0 then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. now)
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. string.format('%.0f', now))
   redis.call('PEXPIRE', KEYS[1], stale)
 else
   redis.call('HDEL', KEYS[1], ARGV[1])

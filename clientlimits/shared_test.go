@@ -1,6 +1,7 @@
 package clientlimits
 
 import (
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -40,9 +41,16 @@ func (in *instance) waitRemote(t *testing.T, src string, want int) {
 }
 
 // TestSharedConnectionCap: two instances on one Redis share an address's cap; connections closing
-// on one, or one instance vanishing without a word, give the other room again.
+// on one, or one instance vanishing without a word, give the other room again. A small cap is shared
+// too (published from half of it).
 func TestSharedConnectionCap(t *testing.T) {
-	const capN, src = 20, "127.0.0.5"
+	for _, capN := range []int{20, 4} {
+		t.Run(fmt.Sprint("cap ", capN), func(t *testing.T) { testSharedCap(t, capN) })
+	}
+}
+
+func testSharedCap(t *testing.T, capN int) {
+	const src = "127.0.0.5"
 	rdb := newClient(t, startRedis(t).addr)
 	a, b := newInstance(t, rdb, "A", capN), newInstance(t, rdb, "B", capN)
 
@@ -59,11 +67,11 @@ func TestSharedConnectionCap(t *testing.T) {
 		c.Close()
 	}
 	b.waitRemote(t, src, 0)
-	b.s.mustAccept(t, src)
+	b.s.mustAccept(t, src).Close()
 
 	// A holds some again, then stops without cleanup (as if killed): B counts them until they go stale.
-	a.fill(t, src, capN/2-1)
-	b.waitRemote(t, src, capN/2-1)
+	a.fill(t, src, capN/2)
+	b.waitRemote(t, src, capN/2)
 	b.s.mustRefuse(t, src, RefuseClose)
 	a.l.cleanup = false
 	a.l.Close()
@@ -124,4 +132,27 @@ func TestSharedOnCluster(t *testing.T) {
 	if st := la.Stats(); st.RedisFallbacks != 0 {
 		t.Fatalf("stats %+v: want no fallback on a healthy cluster", st)
 	}
+}
+
+// TestSharedKick: an address crossing the publication threshold is exchanged at once, not at the
+// next period (an hour here).
+func TestSharedKick(t *testing.T) {
+	const capN, src = 20, "127.0.0.8"
+	rdb := newClient(t, startRedis(t).addr)
+	var in [2]*instance
+	for i, id := range []string{"A", "B"} {
+		s := fastShared(rdb, id)
+		s.syncEvery = time.Hour
+		l := New(limits(capN, 0, 0), s, nil)
+		t.Cleanup(l.Close)
+		in[i] = &instance{l: l, s: serve(t, l, RefuseClose)}
+	}
+	in[0].fill(t, src, capN/2)
+	key := "test:cl:{" + src + "}:c"
+	if !eventually(2*time.Second, func() bool { return rdb.HExists(t.Context(), key, "A").Val() }) {
+		t.Fatal("A never published its count after crossing the threshold")
+	}
+	in[1].fill(t, src, capN/2)
+	in[1].waitRemote(t, src, capN/2)
+	in[1].s.mustRefuse(t, src, RefuseClose)
 }

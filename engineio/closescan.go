@@ -52,12 +52,31 @@ func (s *CloseScanner) Write(p []byte) (int, error) {
 }
 
 // writeJSONP decodes p both as part of a form-encoded POST body and as part of
-// a JSONP answer, feeding each decoded payload to its own scanner.
+// a JSONP answer, feeding each decoded payload to its own scanner. Bytes that
+// leave a decoder's state alone (plain string content, a field being skipped)
+// go through in stretches; the others one at a time.
 func (s *CloseScanner) writeJSONP(p []byte) {
 	post, get := sink{to: &s.post}, sink{to: &s.get}
-	for _, c := range p {
-		s.form.feed(c, &post)
-		s.wrap.feed(c, &get)
+	var form, wrap stretch
+	for len(p) > 0 {
+		if form.n == 0 {
+			form = s.form.stretch(p)
+		}
+		if wrap.n == 0 {
+			wrap = s.wrap.stretch(p)
+		}
+		n := max(1, min(form.n, wrap.n))
+		if form.n == 0 {
+			s.form.feed(p[0], &post)
+		} else {
+			form.take(p[:n], &post)
+		}
+		if wrap.n == 0 {
+			s.wrap.feed(p[0], &get)
+		} else {
+			wrap.take(p[:n], &get)
+		}
+		p = p[n:]
 	}
 	post.flush()
 	get.flush()

@@ -1,6 +1,7 @@
 package engineio
 
 import (
+	"bytes"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -33,10 +34,74 @@ func (k *sink) putRune(r rune) {
 	}
 }
 
+func (k *sink) write(p []byte) {
+	if len(p) <= len(k.buf)-k.n {
+		k.n += copy(k.buf[k.n:], p)
+		return
+	}
+	k.flush()
+	k.to.write(p)
+}
+
 func (k *sink) flush() {
 	k.to.write(k.buf[:k.n])
 	k.n = 0
 }
+
+// stretch is a run of bytes that leaves a decoder's state as it is: the
+// decoder passes each of them on unchanged (emit) or ignores them all.
+type stretch struct {
+	n    int
+	emit bool
+}
+
+// take lets p, the start of the stretch, through.
+func (r *stretch) take(p []byte, out *sink) {
+	if r.emit {
+		out.write(p)
+	}
+	r.n -= len(p)
+}
+
+// upTo returns how many bytes at the start of p are not c.
+func upTo(p []byte, c byte) int {
+	if i := bytes.IndexByte(p, c); i >= 0 {
+		return i
+	}
+	return len(p)
+}
+
+// byteSet marks bytes for spanNot.
+type byteSet [256]bool
+
+func newByteSet(members string) (t byteSet) {
+	for i := range len(members) {
+		t[members[i]] = true
+	}
+	return t
+}
+
+// spanNot returns how many bytes at the start of p are not in set.
+func spanNot(p []byte, set *byteSet) int {
+	for i, c := range p {
+		if set[c] {
+			return i
+		}
+	}
+	return len(p)
+}
+
+var (
+	formKeyEnds   = newByteSet("=&")
+	formValueEnds = newByteSet("&%+\\") // '\\' may start a newline escape
+	jsonSpecial   = func() (t byteSet) {
+		for c := range 0x20 {
+			t[c] = true
+		}
+		t['"'], t['\\'] = true, true
+		return t
+	}()
+)
 
 // formScan decodes a form-encoded POST body d=<urlencoded payload>: the first
 // field named d holds the payload, %XX and '+' decoded, then the client's
@@ -72,6 +137,21 @@ func (f *formScan) feed(c byte, out *sink) {
 	case fPct1, fPct2:
 		f.escapeByte(c, out)
 	}
+}
+
+// stretch finds the bytes at the start of p that f would ignore or pass on unchanged.
+func (f *formScan) stretch(p []byte) stretch {
+	switch {
+	case f.phase == fDone || f.phase == fBad:
+		return stretch{n: len(p)}
+	case f.phase == fSkip:
+		return stretch{n: upTo(p, '&')}
+	case f.phase == fKey && int(f.keyLen) > len(f.key):
+		return stretch{n: spanNot(p, &formKeyEnds)}
+	case f.phase == fValue && f.slashes == 0:
+		return stretch{n: spanNot(p, &formValueEnds), emit: true}
+	}
+	return stretch{}
 }
 
 func (f *formScan) keyByte(c byte) {
@@ -234,6 +314,17 @@ func (j *jsonpScan) feed(c byte, out *sink) {
 	case gTrail:
 		j.trailByte(c)
 	}
+}
+
+// stretch finds the bytes at the start of p that j would ignore or pass on unchanged.
+func (j *jsonpScan) stretch(p []byte) stretch {
+	switch {
+	case j.phase == gBad:
+		return stretch{n: len(p)}
+	case j.phase == gString && j.high == 0:
+		return stretch{n: spanNot(p, &jsonSpecial), emit: true}
+	}
+	return stretch{}
 }
 
 func (j *jsonpScan) expect(c, want byte, next uint8) {

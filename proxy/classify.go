@@ -120,3 +120,74 @@ var sidForbiddenByte = func() (t [128]bool) {
 func isUpgrade(hdr *fasthttp.RequestHeader) bool {
 	return hdr.ConnectionUpgrade() && bytes.EqualFold(hdr.Peek(fasthttp.HeaderUpgrade), []byte("websocket"))
 }
+
+// inNormalForm reports whether the request target's path is already in the normal form that routing
+// sees: sidpin routes on fasthttp's normalised path but forwards the target as the client sent it, so
+// the two must agree. A target with a dot segment, an empty segment ("//"), a backslash, or an
+// encoded dot, slash or backslash is refused instead: a node could read it differently (Node's
+// engine.io matches the raw prefix, so "/socket.io/../x" would open a session sidpin never pinned).
+// Only origin-form ("/path") and absolute-form ("http://host/path") targets are accepted.
+func inNormalForm(target []byte) bool {
+	path, ok := targetPath(target)
+	if !ok {
+		return false
+	}
+	for i := 0; i < len(path); i++ {
+		switch path[i] {
+		case '\\':
+			return false
+		case '%':
+			if i+2 < len(path) && isEncodedSeparator(path[i+1], path[i+2]) {
+				return false
+			}
+		case '/':
+			if dotSegmentAt(path[i+1:]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// targetPath cuts the path out of a request target, without its query.
+func targetPath(target []byte) ([]byte, bool) {
+	if i := bytes.Index(target, []byte("://")); i > 0 && len(target) > 0 && target[0] != '/' {
+		rest := target[i+3:]
+		slash := bytes.IndexByte(rest, '/')
+		if slash < 0 || !isScheme(target[:i]) {
+			return nil, false
+		}
+		target = rest[slash:]
+	}
+	if len(target) == 0 || target[0] != '/' {
+		return nil, false
+	}
+	if q := bytes.IndexAny(target, "?#"); q >= 0 {
+		target = target[:q]
+	}
+	return target, true
+}
+
+func isScheme(s []byte) bool {
+	return bytes.EqualFold(s, []byte("http")) || bytes.EqualFold(s, []byte("https"))
+}
+
+// isEncodedSeparator reports %2e (.), %2f (/) and %5c (\\), in any case.
+func isEncodedSeparator(a, b byte) bool {
+	b |= 0x20 // lower case
+	return (a == '2' && (b == 'e' || b == 'f')) || (a == '5' && b == 'c')
+}
+
+// dotSegmentAt reports whether the segment starting at rest (just after a '/') is empty (another
+// '/' follows), "." or "..".
+func dotSegmentAt(rest []byte) bool {
+	end := bytes.IndexByte(rest, '/')
+	if end < 0 {
+		end = len(rest)
+	}
+	seg := rest[:end]
+	if len(seg) == 0 {
+		return end < len(rest) // "//" is an empty segment; a trailing "/" is fine
+	}
+	return string(seg) == "." || string(seg) == ".."
+}

@@ -31,20 +31,22 @@ func headerEcho(t *testing.T) string {
 func TestHeaderHygiene(t *testing.T) {
 	p := startProxy(t, []string{headerEcho(t)}, nil)
 	r := do(t, "GET", p.base+"/page", "", "", map[string]string{
-		"Connection":      "X-Secret, keep-alive",
-		"X-Secret":        "hop",
-		"Upgrade":         "h2c",
-		"Te":              "trailers",
-		"X-Forwarded-For": "10.1.2.3",
-		"Host":            "chat.example.com",
+		"Connection":       "X-Secret, keep-alive",
+		"X-Secret":         "hop",
+		"Upgrade":          "h2c",
+		"Te":               "trailers",
+		"X-Forwarded-For":  "10.1.2.3",
+		"X-Forwarded-Host": "evil.example.org",
+		"Host":             "chat.example.com",
+		"Cookie":           "io=abc; sidpin_admin=secret-session; theme=dark",
 	})
 	got := strings.ToLower(r.body)
-	for _, gone := range []string{"x-secret", "upgrade:", "te:", "proxy-connection"} {
+	for _, gone := range []string{"x-secret", "upgrade:", "te:", "evil.example.org", "sidpin_admin", "secret-session"} {
 		if strings.Contains(got, gone) {
 			t.Errorf("hop-by-hop header %q reached the node:\n%s", gone, r.body)
 		}
 	}
-	for _, kept := range []string{"host: chat.example.com", "x-forwarded-for: 10.1.2.3, 127.0.0.1", "x-forwarded-proto: http", "x-forwarded-host: chat.example.com"} {
+	for _, kept := range []string{"cookie: io=abc; theme=dark", "host: chat.example.com", "x-forwarded-for: 10.1.2.3, 127.0.0.1", "x-forwarded-proto: http", "x-forwarded-host: chat.example.com"} {
 		if !strings.Contains(got, kept) {
 			t.Errorf("missing %q in what the node received:\n%s", kept, r.body)
 		}
@@ -117,5 +119,16 @@ func TestNodeClosedIdleConnection(t *testing.T) {
 			t.Fatalf("request %d: %d %q", i, r.status, r.body)
 		}
 		time.Sleep(400 * time.Millisecond) // the node closes the idle connection meanwhile
+	}
+}
+
+// TestUpgradeHeaderHygiene: an upgrade request reaches the node without sidpin's cookie, with the
+// client's X-Forwarded-Host replaced.
+func TestUpgradeHeaderHygiene(t *testing.T) {
+	p := startProxy(t, []string{headerEcho(t)}, nil)
+	r := rawRequestWith(t, p.base, "/page", true, "Cookie: io=abc; sidpin_admin=secret-session\r\nX-Forwarded-Host: evil.example.org")
+	got := strings.ToLower(r)
+	if strings.Contains(got, "secret-session") || strings.Contains(got, "evil.example.org") || !strings.Contains(got, "io=abc") {
+		t.Fatalf("the node received:\n%s", r)
 	}
 }

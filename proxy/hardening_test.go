@@ -1,17 +1,21 @@
 package proxy_test
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/sidpin/sidpin/affinity"
 	"github.com/sidpin/sidpin/backends"
 	"github.com/sidpin/sidpin/chatnode"
 	"github.com/sidpin/sidpin/configs"
@@ -25,8 +29,8 @@ func TestClientCannotTakeNodesDown(t *testing.T) {
 	urls := []string{startChatNodeNamed(t, "node1"), startChatNodeNamed(t, "node2"), startChatNodeNamed(t, "node3")}
 	p, base, _ := startManagedProxy(t, urls, func(c *configs.Config) {
 		c.Limits.MaxBodyBytes = 1 << 20
-		c.Pools[0].Health.Interval = configs.Duration(time.Second) // passive checks only, in effect
-		c.Pools[0].Health.Timeout = configs.Duration(time.Second)
+		c.Pools[0].Health.Kind = configs.HealthNone // passive checks only: what traffic did is all that counts
+		c.Pools[0].Health.Interval = configs.Duration(time.Minute)
 	})
 	var bystanders []string
 	for range 30 {
@@ -77,13 +81,15 @@ func TestClientCannotTakeNodesDown(t *testing.T) {
 	}
 }
 
+var slowClient = &http.Client{Timeout: time.Minute}
+
 func startChatNodeNamed(t *testing.T, name string) string {
 	return startChatNode(t, chatnode.NodeConfig{Name: name})
 }
 
-// getQuiet is get without a test to fail: for goroutines.
+// getQuiet is get without a test to fail, for goroutines; it waits longer than get for big answers.
 func getQuiet(url string) reply {
-	resp, err := client.Get(url)
+	resp, err := slowClient.Get(url)
 	if err != nil {
 		return reply{status: -1, body: err.Error()}
 	}
@@ -182,4 +188,161 @@ func heapInUse() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse
+}
+
+// countingNode is a plain HTTP node that counts the requests it gets.
+func countingNode(t *testing.T) (string, *atomic.Int64) {
+	t.Helper()
+	var n atomic.Int64
+	ln := listen(t)
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { n.Add(1); ctx.SetBodyString("reached") }}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	return "http://" + ln.Addr().String(), &n
+}
+
+// TestDotSegmentsAreRefused: a path that routing would normalise differently from what the node gets
+// is refused before it reaches a node (Node's engine.io matched the raw "/socket.io/" prefix of
+// "/socket.io/../x" and ran a session sidpin never pinned).
+func TestDotSegmentsAreRefused(t *testing.T) {
+	node, reached := countingNode(t)
+	p := startProxy(t, []string{node}, nil)
+	for _, path := range []string{
+		"/socket.io/../x?EIO=4&transport=polling", "/socket.io/./?EIO=4&transport=polling",
+		"/socket.io//?EIO=4&transport=polling", "/socket.io/%2e%2e/x?EIO=4&transport=polling",
+		"/x/%2F../socket.io/?EIO=4", `/socket.io\..\x?EIO=4`,
+	} {
+		for _, upgrade := range []bool{false, true} {
+			r := rawRequest(t, p.base, path, upgrade)
+			if !strings.HasPrefix(r, "HTTP/1.1 400 ") || !strings.Contains(r, "normal form") {
+				t.Errorf("%s (upgrade %v): %.120q", path, upgrade, r)
+			}
+		}
+	}
+	if n := reached.Load(); n != 0 {
+		t.Fatalf("%d refused requests reached the node", n)
+	}
+	if r := rawRequest(t, p.base, "/page/x.js", false); !strings.Contains(r, "reached") {
+		t.Fatalf("a normal path: %.120q", r)
+	}
+}
+
+// rawRequest sends a request target exactly as given (Go's client would clean it) and returns the
+// answer's first bytes.
+func rawRequest(t *testing.T, base, target string, upgrade bool) string {
+	t.Helper()
+	return rawRequestWith(t, base, target, upgrade, "")
+}
+
+// rawRequestWith is rawRequest with one more header line, sent as it is.
+func rawRequestWith(t *testing.T, base, target string, upgrade bool, header string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	req := "GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+	if upgrade {
+		req = "GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+	}
+	if header != "" {
+		req += header + "\r\n"
+	}
+	_, _ = io.WriteString(c, req+"\r\n")
+	b, _ := io.ReadAll(io.LimitReader(c, 4096))
+	return string(b)
+}
+
+// TestMalformedHeadersAreRefused: a header name that is not a token, or a value with a control
+// character, is refused by sidpin on every kind of request, never forwarded for a node to read its own way.
+func TestMalformedHeadersAreRefused(t *testing.T) {
+	node, reached := countingNode(t)
+	p := startProxy(t, []string{node}, nil)
+	for _, hdr := range []string{"X Bad: 1", "X\x01: 1", "X-Ctl: a\x00b", "Transfer Encoding: chunked"} {
+		for _, target := range []string{"/page", "/socket.io/?EIO=4&transport=polling", "/socket.io/?EIO=4&transport=websocket"} {
+			for _, upgrade := range []bool{false, true} {
+				r := rawRequestWith(t, p.base, target, upgrade, hdr)
+				if !strings.HasPrefix(r, "HTTP/1.1 400 ") {
+					t.Errorf("%q on %s (upgrade %v): %.120q", hdr, target, upgrade, r)
+				}
+			}
+		}
+	}
+	if n := reached.Load(); n != 0 {
+		t.Fatalf("%d refused requests reached the node", n)
+	}
+}
+
+// openNode answers every handshake with the open packet given (JSON after the '0').
+func openNode(t *testing.T, open string) string {
+	t.Helper()
+	ln := listen(t)
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("0" + open) }}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	return "http://" + ln.Addr().String()
+}
+
+// TestNodeOpenPacketsAreChecked: a node's sid must follow the rule a client's does, and neither may
+// change a URL or HTML; negative ping values are refused; huge ones are capped by max_pin_lifetime.
+func TestNodeOpenPacketsAreChecked(t *testing.T) {
+	refused := map[string]string{
+		"5000-character sid":  strings.Repeat("s", 5000),
+		"space":               "a b",
+		"control character":   "a\\u0001b",
+		"path into the admin": "../nodes/chat/n1/drain?",
+		"html":                `a<b>\"c'`,
+		"percent":             "a%2Fb",
+		"ampersand and hash":  "a&b#c",
+	}
+	for name, sid := range refused {
+		t.Run(name, func(t *testing.T) {
+			p := startProxy(t, []string{openNode(t, `{"sid":"`+sid+`","upgrades":[],"pingInterval":25000,"pingTimeout":20000}`)}, nil)
+			r := get(t, p.base+"/socket.io/?EIO=4&transport=polling")
+			if r.status != 502 || !strings.Contains(r.body, "invalid") {
+				t.Fatalf("handshake: %d %q", r.status, r.body)
+			}
+			if page, _ := p.store.List(context.Background(), affinity.ListOptions{}); len(page.Pins) != 0 {
+				t.Fatalf("pinned %+v", page.Pins)
+			}
+		})
+	}
+	t.Run("negative ping values", func(t *testing.T) {
+		p := startProxy(t, []string{openNode(t, `{"sid":"okSid","upgrades":[],"pingInterval":-1,"pingTimeout":20000}`)}, nil)
+		if r := get(t, p.base+"/socket.io/?EIO=4&transport=polling"); r.status != 502 {
+			t.Fatalf("handshake: %d %q", r.status, r.body)
+		}
+	})
+	t.Run("huge ping values are capped", func(t *testing.T) {
+		p := startProxy(t, []string{openNode(t, `{"sid":"okSid","upgrades":[],"pingInterval":2147483647,"pingTimeout":2147483647}`)}, nil)
+		if r := get(t, p.base+"/socket.io/?EIO=4&transport=polling"); r.status != 200 {
+			t.Fatalf("handshake: %d %q", r.status, r.body)
+		}
+		pin, ok, _ := p.store.Lookup(context.Background(), "okSid")
+		if !ok || pin.TTL != 5*time.Minute {
+			t.Fatalf("pin %+v (found %v): want a lifetime of max_pin_lifetime, 5m", pin, ok)
+		}
+	})
+}
+
+// TestSilentNodeHandshake: a node that never answers a handshake gets it answered 504 by sidpin after
+// timeouts.handshake (not upstream_response), and counts a failed check: the node did it.
+func TestSilentNodeHandshake(t *testing.T) {
+	silent := listen(t) // accepts (the kernel does) and never answers
+	p, base, _ := startManagedProxy(t, []string{"http://" + silent.Addr().String()}, func(c *configs.Config) {
+		c.Timeouts.Handshake = configs.Duration(300 * time.Millisecond)
+		c.Pools[0].Health.Kind = configs.HealthNone
+		c.Pools[0].Health.Interval = configs.Duration(time.Minute)
+	})
+	start := time.Now()
+	r := get(t, base+"/socket.io/?EIO=4&transport=polling")
+	if took := time.Since(start); r.status != 504 || took > 3*time.Second {
+		t.Fatalf("a silent handshake: %d %q after %v", r.status, r.body, took)
+	}
+	if n := p.Nodes().Nodes()[0]; n.State() != backends.StateDown {
+		t.Fatalf("the silent node is %s, want down (fall 1)", n.State())
+	}
 }

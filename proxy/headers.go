@@ -4,6 +4,8 @@ import (
 	"bytes"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/sidpin/sidpin/configs"
 )
 
 // hopHeaders are meaningful only for one connection and never forwarded (RFC 9110 §7.6.1).
@@ -23,14 +25,23 @@ func connectionTokens(value []byte) [][]byte {
 	return names
 }
 
-// cleanRequest removes hop-by-hop headers, those named in Connection included. A stray Upgrade on a
-// polling request goes with them.
+// cleanRequest removes hop-by-hop headers, those named in Connection included, and sidpin's own
+// cookie. A stray Upgrade on a polling request goes with them.
 func cleanRequest(h *fasthttp.RequestHeader) {
+	dropAdminCookie(h)
 	for _, name := range connectionTokens(h.Peek(fasthttp.HeaderConnection)) {
 		h.DelBytes(name)
 	}
 	for _, name := range hopHeaders {
 		h.Del(name)
+	}
+}
+
+// dropAdminCookie removes the admin page's sign-in cookie: browsers send it to every port of the host
+// name, the client listener's included, and a node has no business seeing it.
+func dropAdminCookie(h *fasthttp.RequestHeader) {
+	if bytes.Contains(h.Peek(fasthttp.HeaderCookie), []byte(configs.AdminCookie)) {
+		h.DelCookie(configs.AdminCookie)
 	}
 }
 
@@ -59,7 +70,42 @@ func addForwarded(h *fasthttp.RequestHeader, clientIP []byte, tls bool) {
 		proto = "https"
 	}
 	h.Set("X-Forwarded-Proto", proto)
-	if len(h.Peek("X-Forwarded-Host")) == 0 {
-		h.SetBytesV("X-Forwarded-Host", h.Host())
-	}
+	// Replaced, never passed through: a node may build URLs from it, and only the Host sidpin saw is true.
+	h.SetBytesV("X-Forwarded-Host", h.Host())
 }
+
+// validHeaders reports whether every header name is an RFC 9110 token and no value holds a control
+// character other than tab. fasthttp accepts "X Bad: 1", and a node's parser may read such a header
+// differently than sidpin does: it is refused rather than forwarded.
+func validHeaders(h *fasthttp.RequestHeader) bool {
+	for k, v := range h.All() {
+		if len(k) == 0 {
+			return false
+		}
+		for _, c := range k {
+			if !tokenChar[c] {
+				return false
+			}
+		}
+		for _, c := range v {
+			if c < ' ' && c != '\t' || c == 0x7f {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// tokenChar marks the bytes of an RFC 9110 token: letters, digits and !#$%&'*+-.^_`|~.
+var tokenChar = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()

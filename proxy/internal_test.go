@@ -6,6 +6,8 @@ import (
 	"compress/zlib"
 	"context"
 	"fmt"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -201,4 +203,66 @@ func BenchmarkEstablishedSessionRouting(b *testing.B) {
 			}
 		})
 	}
+}
+
+func TestInNormalForm(t *testing.T) {
+	cases := []struct {
+		target string
+		want   bool
+	}{
+		{"/socket.io/?EIO=4&transport=polling", true},
+		{"/socket.io/?q=../..//%2e", true}, // the query is not the path
+		{"/", true},
+		{"/a/b/", true},
+		{"/a.b/..c/c../...", true},
+		{"http://chat.example.com/socket.io/?EIO=4", true},
+		{"/socket.io/../x?EIO=4&transport=polling", false},
+		{"/socket.io/..", false},
+		{"/a/./b", false},
+		{"/.", false},
+		{"//socket.io/", false},
+		{"/socket.io//", false},
+		{"/socket.io/%2e%2e/x", false},
+		{"/socket.io/%2E./x", false},
+		{"/a%2fb", false},
+		{"/a%2Fb", false},
+		{"/a%5cb", false},
+		{`/a\..\b`, false},
+		{"socket.io/", false},
+		{"*", false},
+		{"", false},
+		{"http://h/socket.io/../x", false},
+		{"ftp://h/x", false},
+		{"http://h", false},
+	}
+	for _, c := range cases {
+		if got := inNormalForm([]byte(c.target)); got != c.want {
+			t.Errorf("inNormalForm(%q) = %v, want %v", c.target, got, c.want)
+		}
+	}
+}
+
+// FuzzInNormalForm: a target accepted as normal routes on the path it forwards: fasthttp's normalised
+// path is the target's own path, percent-decoded.
+func FuzzInNormalForm(f *testing.F) {
+	for _, s := range []string{"/socket.io/?EIO=4", "/socket.io/../x", "/a//b", "/%2e", `/a\b`, "http://h/a/./b", "/sock%65t.io/x", "/a%zz"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		if !inNormalForm([]byte(target)) {
+			return
+		}
+		path, _ := targetPath([]byte(target))
+		decoded, err := url.PathUnescape(string(path))
+		if err != nil || strings.ContainsAny(decoded, "\x00") {
+			return // fasthttp keeps an invalid escape as it is; a NUL is the node's problem
+		}
+		var u fasthttp.URI
+		if err := u.Parse(nil, []byte(target)); err != nil {
+			return
+		}
+		if got := string(u.Path()); got != decoded {
+			t.Fatalf("%q is accepted, but routing sees %q and the node gets %q", target, got, decoded)
+		}
+	})
 }

@@ -141,6 +141,16 @@ func (p *Proxy) Tunnels() int { return p.relay.Count() }
 
 // ServeHTTP handles one request: find the pool, classify, route.
 func (p *Proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
+	if !inNormalForm(ctx.Request.Header.RequestURI()) {
+		ctx.Error("sidpin: the request path is not in normal form (dot segments, //, \\ or encoded . / \\)", fasthttp.StatusBadRequest)
+		ctx.SetConnectionClose()
+		return
+	}
+	if !validHeaders(&ctx.Request.Header) {
+		ctx.Error("sidpin: a header name is not a token, or a header value holds a control character", fasthttp.StatusBadRequest)
+		ctx.SetConnectionClose()
+		return
+	}
 	pool := p.nodes.Set().Match(ctx.Host(), ctx.Path())
 	if pool == nil {
 		ctx.Error("sidpin: no pool serves this host and path", fasthttp.StatusNotFound)
@@ -210,6 +220,7 @@ func clientIP(ctx *fasthttp.RequestCtx) []byte {
 
 // relayUpgrade hands a WebSocket upgrade to the relay, counting what the node did wrong against it.
 func (p *Proxy) relayUpgrade(ctx *fasthttp.RequestCtx, node *backends.Node, hooks upgrade.Hooks) {
+	dropAdminCookie(&ctx.Request.Header)
 	addForwarded(&ctx.Request.Header, clientIP(ctx), p.tls)
 	hooks.OnNodeFailed = func(err error) { node.ObserveFault(upgradeFault(err), err) }
 	err := p.relay.Serve(ctx, upgrade.Target{Addr: node.Addr, TLS: node.TLS}, hooks)

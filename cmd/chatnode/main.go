@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/sidpin/sidpin/chatnode"
 )
 
@@ -58,6 +60,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	redis.SetLogger(redisLog{log})
 
 	cfg := chatnode.NodeConfig{
 		Name: *name, SocketIOPath: *path, PingInterval: *pingInterval, PingTimeout: *pingTimeout,
@@ -126,4 +129,12 @@ func serve(cfg chatnode.NodeConfig, listen string, log *slog.Logger) int {
 		return 1
 	}
 	return 0
+}
+
+// redisLog sends go-redis's own messages (a line per failed dial, among others) to slog at debug level:
+// the chat fan-out reports Redis outages itself, at a bounded rate.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
 }

@@ -57,7 +57,7 @@ function unique(tag) {
 // LineProc runs a command; every output line is kept (the last `keep` of them) with its arrival time
 // and passed to the onLine hooks. stop() sends SIGTERM, then SIGKILL after ms; kill(sig) sends one signal.
 class LineProc {
-  constructor(name, command, args, { keep = 3000, cwd = REPO } = {}) {
+  constructor(name, command, args, { keep = 3000, cwd = REPO, stdoutFile = null } = {}) {
     this.name = name;
     this.command = command;
     this.args = args;
@@ -67,13 +67,18 @@ class LineProc {
     this.startedAt = Date.now();
     this.exited = null; // {code, signal, at}
     this.spawnError = null;
-    this.child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    // stdoutFile: the child writes its stdout straight into that file (never blocked, nothing dropped
+    // however busy this process is); read it with fs.
+    const outFd = stdoutFile ? fs.openSync(stdoutFile, 'a') : null;
+    this.child = spawn(command, args, { cwd, stdio: ['ignore', outFd === null ? 'pipe' : outFd, 'pipe'] });
+    if (outFd !== null) fs.closeSync(outFd);
     this.pid = this.child.pid;
     this.exit = new Promise((resolve) => {
       this.child.once('exit', (code, signal) => { this.exited = { code, signal, at: Date.now() }; resolve(this.exited); });
     });
     this.child.once('error', (e) => { this.spawnError = e; });
     for (const stream of ['stdout', 'stderr']) {
+      if (!this.child[stream]) continue;
       let rest = '';
       this.child[stream].on('data', (d) => {
         const at = Date.now();
@@ -177,7 +182,10 @@ async function startHaproxy({ servers, balance = 'roundrobin', label = 'haproxy'
     '',
   ].join('\n');
   fs.writeFileSync(cfg, text);
-  const proc = new LineProc(label, HAPROXY, ['-f', cfg, '-db'], { keep: 400 });
+  // The per-connection log goes to a file: through a pipe, HAProxy drops log lines whenever this busy
+  // process does not read them fast enough.
+  const connLog = path.join(dir, 'connections.log');
+  const proc = new LineProc(label, HAPROXY, ['-f', cfg, '-db'], { keep: 400, stdoutFile: connLog });
   const hp = {
     port, url: `http://127.0.0.1:${port}`, dir, sock, cfg, text, proc,
     states: [], // {at, server, state: 'UP'|'DOWN', text}
@@ -186,7 +194,25 @@ async function startHaproxy({ servers, balance = 'roundrobin', label = 'haproxy'
     entries: [], // every logged connection (bounded: 300,000)
     retriedList: [],
   };
-  proc.onLine((l) => {
+  let logOffset = 0;
+  let logRest = '';
+  // sync reads the connection log lines written since the last call.
+  hp.sync = () => {
+    let fd;
+    try { fd = fs.openSync(connLog, 'r'); } catch { return; }
+    try {
+      for (let i = 0; i < 1000; i++) {
+        const buf = Buffer.alloc(1 << 20);
+        const n = fs.readSync(fd, buf, 0, buf.length, logOffset);
+        if (n <= 0) break;
+        logOffset += n;
+        const parts = (logRest + buf.toString('utf8', 0, n)).split('\n');
+        logRest = parts.pop();
+        for (const text of parts) parseLine({ at: null, text, stream: 'stdout' });
+      }
+    } finally { fs.closeSync(fd); }
+  };
+  const parseLine = (l) => {
     const m = LOG_RE.exec(l.text);
     if (m) {
       const e = {
@@ -204,10 +230,9 @@ async function startHaproxy({ servers, balance = 'roundrobin', label = 'haproxy'
       list.push(e);
       if (list.length > 4) list.shift();
       hp.byPort.set(e.clientPort, list);
-      // Keep the process's line buffer for everything else (state changes, alerts).
-      proc.lines.pop();
-      return;
     }
+  };
+  proc.onLine((l) => {
     const s = l.stream === 'stderr' && /Server chat\/(\S+) is (UP|DOWN)/.exec(l.text);
     if (s) hp.states.push({ at: l.at, server: s[1], state: s[2], text: l.text.trim() });
   });
@@ -631,6 +656,7 @@ class HttpObserver {
     this.failures = []; // requests that got no answer (error), or a non-200/101 status
     this.bySid = new Map();
     this.sessionUnknown = 0;
+    this.byPort = new Map(); // local port -> the last request that used it
     this.onStart = ({ request }) => this.track(request);
     dc.subscribe('http.client.request.start', this.onStart);
   }
@@ -665,7 +691,7 @@ class HttpObserver {
     // The start is published when the request is finished (headers written), so the socket is often
     // there already.
     const onSocket = (s) => {
-      const note = () => { r.localPort = s.localPort; };
+      const note = () => { r.localPort = s.localPort; this.byPort.set(s.localPort, r); };
       if (s.localPort) note(); else s.once('connect', note);
     };
     if (req.socket) onSocket(req.socket); else req.once('socket', onSocket);
@@ -716,11 +742,15 @@ class FaultClient {
     this.closing = false;
     this.onReconnect = null;
     this.socket = io(url, {
-      forceNew: true, reconnection: true, timeout: 5000, ...(kind === 'polling' ? { transports: ['polling'] } : {}), ...opts,
+      forceNew: true, reconnection: true, ...(kind === 'polling' ? { transports: ['polling'] } : {}), ...opts,
     });
     const s = this.socket;
+    this.upgradeErrors = []; // {at, sid, detail}
+    this.upgrading = []; // {at, sid}: probe answered, polling paused
     s.io.on('open', () => {
       const engine = s.io.engine;
+      engine.on('upgradeError', (e) => this.upgradeErrors.push({ at: Date.now(), sid: engine.id, detail: errText(e) }));
+      engine.on('upgrading', () => this.upgrading.push({ at: Date.now(), sid: engine.id }));
       engine.on('upgrade', (t) => {
         let localPort = null;
         try { localPort = t.ws && t.ws._socket ? t.ws._socket.localPort : null; } catch { /* unknown */ }
@@ -904,7 +934,9 @@ function missingDiagnosis(rep, messages, rel, max = 10) {
     g.senders.add(x.from);
     by.set(x.c, g);
   }
-  return [...by.values()].sort((a, b) => b.n - a.n).slice(0, max).map((g) => {
+  const groups = [...by.values()].sort((a, b) => b.n - a.n);
+  missingDiagnosis.groups = groups;
+  return groups.slice(0, max).map((g) => {
     const c = g.c;
     const later = messages.filter((m) => m.client !== c && m.ackAt !== null && m.sentAt > g.last);
     const gotLater = later.filter((m) => c.received.has(m.id)).length;
@@ -912,7 +944,9 @@ function missingDiagnosis(rep, messages, rel, max = 10) {
     const gotWithin = within.filter((m) => c.received.has(m.id)).length;
     return `${c.label}: ${g.n} missing, sent ${rel(g.first)} … ${rel(g.last)} by ${g.senders.size} clients; of all messages sent in that span it got ${gotWithin}/${within.length}; ` +
       `of the later ones ${gotLater}/${later.length}; connects ${c.connects.map((x) => `${rel(x.at)} ${x.transport} ${x.sid}`).join(', ')}; ` +
-      `upgrades ${c.upgrades.map((u) => `${rel(u.at)} port ${u.localPort}`).join(', ') || 'none'}; disconnects ${c.disconnects.map((d) => `${rel(d.at)} ${d.reason}`).join(', ') || 'none'}; ` +
+      `upgrading (probe answered) ${c.upgrading.map((u) => rel(u.at)).join(', ') || 'none'}; upgrades ${c.upgrades.map((u) => `${rel(u.at)} port ${u.localPort}`).join(', ') || 'none'}; ` +
+      `upgrade errors ${c.upgradeErrors.map((u) => `${rel(u.at)} ${u.detail}`).join(', ') || 'none'}; disconnects ${c.disconnects.map((d) => `${rel(d.at)} ${d.reason}`).join(', ') || 'none'}; ` +
+      `connect errors ${c.connectErrors.map((d) => `${rel(d.at)} ${d.detail.slice(0, 60)}`).join(', ') || 'none'}; ` +
       `last receipt ${rel(Math.max(0, ...c.received.values()))}`;
   });
 }
@@ -951,9 +985,12 @@ async function startRig({ tag, sentinelName = null }) {
     }
     const channel = unique(`faults-${tag}`);
     for (const name of NODE_NAMES) {
-      rig.nodes.push(await startNode(name, { redis: rig.redis.addr, channel, extraArgs: ['-ping-interval', '10s', '-ping-timeout', '5s'] }));
+      rig.nodes.push(await startNode(name, { redis: rig.redis.addr, channel }));
     }
-    const common = { dir: rig.dir, addrs, masterName: sentinelName || '', prefix: rig.prefix, nodes: rig.nodes };
+    // SIDPIN_FAULTS_REDIS_TIMEOUT overrides store.redis.read_timeout/write_timeout (default 100ms, sidpin's
+    // own default), to tell apart what a loaded machine's slow Redis round trips cause.
+    const redisTimeout = process.env.SIDPIN_FAULTS_REDIS_TIMEOUT || '100ms';
+    const common = { dir: rig.dir, addrs, masterName: sentinelName || '', prefix: rig.prefix, nodes: rig.nodes, redisTimeout };
     rig.A = new Instance('A', { ...common, listenPort: await freePort(), adminPort: await freePort() });
     rig.B = new Instance('B', { ...common, listenPort: await freePort(), adminPort: await freePort() });
     await rig.A.start();
@@ -985,13 +1022,26 @@ function relTo(t0) {
   return (t) => (t === null || t === undefined ? '-' : `${t - t0 >= 0 ? '+' : ''}${t - t0} ms`);
 }
 
+// loopDelay measures this process's event loop delay (the clients all live in it) until stop().
+function loopDelay() {
+  const { monitorEventLoopDelay } = require('node:perf_hooks');
+  const h = monitorEventLoopDelay({ resolution: 10 });
+  h.enable();
+  return { stop: () => { h.disable(); return { p50: Math.round(h.percentile(50) / 1e6), p99: Math.round(h.percentile(99) / 1e6), max: Math.round(h.max / 1e6) }; } };
+}
+
+// loadAverage is /proc/loadavg's first three fields (the box is shared: figures drift with it).
+function loadAverage() {
+  try { return fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '); } catch { return '?'; }
+}
+
 // --------------------------------------------------------------------------------------------- figures
 
 // table prints rows ([label, value, …]) under a title, columns padded.
 function table(title, rows) {
-  const cells = rows.map((r) => r.map((x) => (x === null || x === undefined ? '-' : typeof x === 'object' ? JSON.stringify(x) : String(x))));
+  const cells = rows.map((r) => (Array.isArray(r) ? r : [r]).map((x) => (x === null || x === undefined ? '-' : typeof x === 'object' ? JSON.stringify(x) : String(x))));
   const widths = [];
-  for (const r of cells) r.forEach((x, i) => { widths[i] = Math.max(widths[i] || 0, Math.min(x.length, 60)); });
+  for (const r of cells) if (r.length > 1) r.forEach((x, i) => { widths[i] = Math.max(widths[i] || 0, Math.min(x.length, 60)); });
   const lines = cells.map((r) => `  ${r.map((x, i) => (i === r.length - 1 ? x : x.padEnd(widths[i]))).join('  ')}`);
   console.log(`\n[faults] ${title}\n${lines.join('\n')}`);
 }
@@ -1003,5 +1053,5 @@ function pct(s) {
 module.exports = {
   HAPROXY, requireHaproxy, tmpDir, unique, LineProc, tcpAccepts, startHaproxy, faultsConfigYAML, Instance, MetricsWatch,
   startRedisPlain, redisCommand, pairs, startSentinelSet, HttpObserver, FaultClient, openClients, ChatLoad, deliveryReport,
-  table, pct, summaryOf, sleep, waitUntil, errText, startRig, pinnedSids, relTo, NODE_NAMES, missingDiagnosis,
+  table, pct, summaryOf, sleep, waitUntil, errText, startRig, pinnedSids, relTo, NODE_NAMES, missingDiagnosis, loopDelay, loadAverage,
 };

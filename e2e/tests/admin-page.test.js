@@ -66,6 +66,7 @@ describe('the admin page at / in headless Chromium', { timeout: 90000 }, () => {
   let sp;
   let browser;
   let page;
+  let attacker; // the other local site of the cross-origin test
   const clients = [];
   const pageErrors = [];
   const t0 = Date.now();
@@ -100,6 +101,7 @@ describe('the admin page at / in headless Chromium', { timeout: 90000 }, () => {
 
   after(async () => {
     if (browser) await browser.close().catch(() => {});
+    if (attacker) attacker.server.close();
     for (const c of clients) c.close();
     await sleep(100);
     if (sp) { await sp.proc.stop(); sp.remove(); }
@@ -251,5 +253,119 @@ describe('the admin page at / in headless Chromium', { timeout: 90000 }, () => {
     assert.equal(back['chat/node1'].button, 'Drain');
     assert.equal((await nodesOf(sp.admin, token)).map['chat/node1'].state, 'up', 'GET /api/nodes after Undrain');
     assert.deepEqual(pageErrors, [], 'page errors');
+  });
+
+  // startAttackerSite serves, on another loopback port, a site the operator happens to open: /attack
+  // fires a no-cors fetch at the API's drain of node2, then auto-submits a drain form of node1 (with a
+  // guessed CSRF token) to the admin listener; /frame frames the admin page. It notes whether the browser
+  // sent it the admin sign-in cookie (cookies do not separate ports).
+  function startAttackerSite(admin) {
+    const seen = { cookie: false, requests: [] };
+    const pages = {
+      '/attack': '<!doctype html><title>attacker</title>' +
+        `<form method="post" action="${admin}/ui/nodes/chat/node1/drain"><input type="hidden" name="csrf" value="guessed"></form>` +
+        `<script>fetch(${JSON.stringify(`${admin}/api/nodes/chat/node2/drain`)}, { method: 'POST', mode: 'no-cors', credentials: 'include' })` +
+        '.catch(() => {}).finally(() => document.forms[0].submit());</script>',
+      '/frame': `<!doctype html><title>framer</title><iframe src="${admin}/" width="900" height="600"></iframe>`,
+    };
+    const server = http.createServer((req, res) => {
+      seen.requests.push(req.url);
+      if (/(^|;\s*)sidpin_admin=/.test(req.headers.cookie || '')) seen.cookie = true;
+      const body = pages[req.url];
+      res.writeHead(body ? 200 : 404, { 'content-type': 'text/html; charset=utf-8' });
+      res.end(body || 'no such page');
+    });
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve({ server, seen, url: `http://127.0.0.1:${server.address().port}` }));
+    });
+  }
+
+  async function nodeStates() {
+    const { map } = await nodesOf(sp.admin, token);
+    return Object.fromEntries(NAMES.map((n) => [n, map[`chat/${n}`].state]));
+  }
+
+  it('cross-origin: a page on another 127.0.0.1 port posts drains with the sign-in cookie: 403, nothing drains; framing the page shows nothing', async () => {
+    const allUp = Object.fromEntries(NAMES.map((n) => [n, 'up']));
+    assert.deepEqual(await nodeStates(), allUp, 'nodes before the attack');
+    attacker = await startAttackerSite(sp.admin);
+    const tab = await page.context().newPage(); // the operator's browser: same cookies
+    tab.setDefaultTimeout(10000);
+    const answers = [];
+    tab.on('response', (r) => {
+      if (r.url().startsWith(sp.admin)) answers.push({ method: r.request().method(), url: r.url().slice(sp.admin.length), status: r.status() });
+    });
+    try {
+      const formAnswer = tab.waitForResponse((r) => r.url() === `${sp.admin}/ui/nodes/chat/node1/drain`, { timeout: 15000 });
+      await tab.goto(`${attacker.url}/attack`);
+      const resp = await formAnswer;
+      await tab.waitForLoadState('load');
+      await waitUntil(() => answers.some((a) => a.url === '/api/nodes/chat/node2/drain'), 5000);
+      const text = await tab.locator('body').innerText();
+      report(`attack from ${attacker.url}: cookie sent to the attacker's port too: ${attacker.seen.cookie}; admin answers ${JSON.stringify(answers)}; page: ${text.slice(0, 160)}`);
+      assert.ok(attacker.seen.cookie, 'premise: the browser sends the admin sign-in cookie to another port of 127.0.0.1 (same site)');
+      assert.equal(resp.status(), 403, `the auto-submitted drain form: ${resp.status()} ${text.slice(0, 300)}${ctx()}`);
+      assert.match(text, /cross-origin request refused/, 'the refusal says why');
+      assert.deepEqual(answers.filter((a) => a.method === 'POST' && a.status !== 403), [], 'every cross-origin POST refused with 403');
+      assert.deepEqual(await nodeStates(), allUp, 'nodes after the attack');
+
+      const framed = tab.waitForResponse((r) => r.url() === `${sp.admin}/`, { timeout: 15000 });
+      await tab.goto(`${attacker.url}/frame`);
+      const frameResp = await framed;
+      assert.equal(frameResp.headers()['x-frame-options'], 'DENY', 'X-Frame-Options of the admin page');
+      await sleep(300);
+      const shown = [];
+      for (const f of tab.frames().filter((x) => x !== tab.mainFrame())) {
+        shown.push(await f.locator('#nodes, form[action="/logout"]').count().catch(() => 0));
+      }
+      report(`framed: ${tab.frames().length - 1} frame(s) at ${tab.frames().slice(1).map((f) => f.url()).join(' ')}; admin elements shown ${JSON.stringify(shown)}`);
+      assert.equal(shown.reduce((a, b) => a + b, 0), 0, 'the framed admin page rendered its nodes table or buttons');
+    } finally {
+      await tab.close();
+    }
+  });
+
+  it('kick: the Kick button of a polling session (searched by sid) removes its pin and ends the session', async () => {
+    const victim = clients.find((c) => c.kind === 'polling' && c.node !== null && c.errors.length === 0);
+    const sid = victim.engineId();
+    await page.goto(`${sp.admin}/?sid=${encodeURIComponent(sid)}`);
+    assert.deepEqual((await pinRows()).map((p) => p.sid), [sid], 'the search by sid');
+    const form = page.locator('#pins form');
+    assert.equal(await form.getAttribute('action'), `/ui/pins/${encodeURIComponent(sid)}/kick`, 'the Kick form action');
+    assert.equal(await form.locator('input[type="hidden"][name="csrf"]').count(), 1, 'the Kick form carries the CSRF token');
+    await submit(form.locator('button[type="submit"]'));
+    assert.equal(new URL(page.url()).pathname, '/', `after Kick: ${page.url()} ${(await page.locator('body').innerText()).slice(0, 200)}`);
+    const r = await adminRequest(sp.admin, 'GET', `/api/pins/${encodeURIComponent(sid)}`, { token });
+    assert.equal(r.status, 404, `the kicked pin: ${r.status} ${r.body.slice(0, 200)}`);
+    const ended = await waitUntil(() => victim.errors.some((e) => e.startsWith('disconnect')), 5000);
+    assert.ok(ended, `the kicked session did not end: ${victim.events.map((e) => e.what).join(', ')}`);
+    report(`kicked ${sid}: pin gone, client saw ${victim.errors.join(' | ')}`);
+  });
+
+  it('sign out: the sign-in form again, the cookie gone; the old cookie and its CSRF token drive nothing; a new sign-in gives another cookie', async () => {
+    await page.goto(`${sp.admin}/`);
+    const old = (await page.context().cookies(sp.admin)).find((x) => x.name === 'sidpin_admin');
+    const csrf = await page.locator('#nodes tr[data-node="chat/node1"] input[name="csrf"]').getAttribute('value');
+    assert.ok(old && csrf, `signed in with a CSRF token before Sign out: cookie ${JSON.stringify(old)}, csrf ${csrf}`);
+    await submit(page.locator('form[action="/logout"] button[type="submit"]'));
+    assert.equal(await page.locator('form[action="/login"] input[name="token"]').count(), 1, 'the sign-in form after Sign out');
+    assert.equal(await page.locator('#nodes').count(), 0, 'nodes table after Sign out');
+    assert.deepEqual((await page.context().cookies(sp.admin)).filter((x) => x.name === 'sidpin_admin'), [], 'the cookie after Sign out');
+
+    const headers = { cookie: `sidpin_admin=${old.value}`, origin: sp.admin, 'sec-fetch-site': 'same-origin' };
+    const g = await adminRequest(sp.admin, 'GET', '/', { headers });
+    assert.equal(g.status, 401, `GET / with the signed-out cookie: ${g.status}`);
+    const d = await adminRequest(sp.admin, 'POST', '/ui/nodes/chat/node1/drain', { headers, body: `csrf=${encodeURIComponent(csrf)}` });
+    assert.equal(d.status, 401, `drain with the signed-out cookie and its CSRF token: ${d.status} ${d.body.slice(0, 200)}`);
+    assert.equal((await nodeStates()).node1, 'up', 'node1 after a drain with the signed-out cookie');
+
+    await page.fill('input[name="token"]', token);
+    await submit(page.locator('form[action="/login"] button[type="submit"]'));
+    assert.equal(await page.locator('#nodes').count(), 1, 'the page after signing in again');
+    const again = (await page.context().cookies(sp.admin)).find((x) => x.name === 'sidpin_admin');
+    assert.ok(again && again.value !== old.value, 'signing in again gives another cookie');
+    assert.deepEqual(pageErrors, [], 'page errors');
+    report(`signed out (old cookie: GET / ${g.status}, drain ${d.status}); signed in again with another cookie`);
   });
 });
