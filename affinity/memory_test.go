@@ -33,6 +33,33 @@ func TestMemoryStoreFull(t *testing.T) {
 	}
 }
 
+// TestMemoryStoreReservations: room is held for handshakes on their way, against max_pins.
+func TestMemoryStoreReservations(t *testing.T) {
+	s, _ := affinity.NewMemoryStore(affinity.MemoryOptions{MaxPins: 3})
+	defer s.Close()
+	ctx := context.Background()
+	if _, _, err := s.Pin(ctx, affinity.Pin{SID: "a", Pool: "p", Node: "n", TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if !s.ReservePin() || !s.ReservePin() {
+		t.Fatal("room for two more was refused")
+	}
+	if s.ReservePin() {
+		t.Fatal("a fourth handshake got room in a table of three")
+	}
+	if _, _, err := s.Pin(ctx, affinity.Pin{SID: "b", Pool: "p", Node: "n", TTL: time.Minute}); err != nil {
+		t.Fatalf("a reserved pin: %v", err)
+	}
+	s.ReleasePin()
+	s.ReleasePin()
+	if !s.ReservePin() {
+		t.Fatal("room released and then refused")
+	}
+	if s.ReservePin() {
+		t.Fatal("room beyond max_pins")
+	}
+}
+
 func TestMemoryStoreSweepsInBatches(t *testing.T) {
 	now := time.Unix(1000, 0)
 	s, _ := affinity.NewMemoryStore(affinity.MemoryOptions{SweepEvery: time.Hour, Now: func() time.Time { return now }})

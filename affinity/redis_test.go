@@ -3,6 +3,7 @@ package affinity_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -175,5 +176,37 @@ func TestRedisStoreDoesNotResurrectUnpinnedSessions(t *testing.T) {
 	}
 	if _, ok, _ := a.Lookup(ctx, "ended"); ok {
 		t.Fatal("instance a still routes an ended session after its refresh saw it gone")
+	}
+}
+
+// TestRedisStoreReservationsWhileRedisIsDown: with Redis unreachable, new pins wait in the write-behind;
+// room for handshakes is refused once they and the reservations reach MaxPending, before any node
+// would open a session.
+func TestRedisStoreReservationsWhileRedisIsDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: every call is refused at once
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialerRetries: 1, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { rdb.Close() })
+	s := affinity.NewRedisStore(rdb, affinity.RedisOptions{Prefix: "down:", OpTimeout: 100 * time.Millisecond, MaxPending: 3})
+	defer s.Close()
+	ctx := context.Background()
+	for i := range 2 {
+		if !s.ReservePin() {
+			t.Fatalf("room for handshake %d refused", i)
+		}
+		if _, created, err := s.Pin(ctx, affinity.Pin{SID: fmt.Sprint("sid", i), Pool: "p", Node: "n", TTL: time.Minute}); err != nil || !created {
+			t.Fatalf("pin %d while Redis is down: %v %v", i, created, err)
+		}
+		s.ReleasePin()
+	}
+	if !s.ReservePin() {
+		t.Fatal("room for the third pending pin refused")
+	}
+	if s.ReservePin() {
+		t.Fatal("room beyond MaxPending while Redis is down")
 	}
 }

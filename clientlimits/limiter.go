@@ -22,7 +22,7 @@ const minConnAddrs = 1024
 // sweepEvery is how often full buckets are dropped from the local table.
 const sweepEvery = 10 * time.Second
 
-// warnEvery is the least time between two warnings of one kind: a failing Redis is said, not shouted.
+// warnEveryDur is the least time between two warnings of one kind: a failing Redis is said, not shouted.
 const warnEveryDur = 10 * time.Second
 
 // Limiter enforces limits.per_client for one sidpin instance.

@@ -18,8 +18,9 @@ import (
 //     XHR2 binary payload when its first byte is 0x00 or 0x01, else a string
 //     payload;
 //   - JSONP: the payload is the d field of a form-encoded POST body if the body
-//     is one, else the string inside ___eio[N]("…"); if the body is that, else
-//     the body as it is.
+//     is one (and it comes from a client), else the string inside
+//     ___eio[N]("…") if the body is that (and it comes from a node), else the
+//     body as it is.
 //
 // The zero value is not ready for use; call NewCloseScanner.
 type CloseScanner struct {
@@ -29,13 +30,25 @@ type CloseScanner struct {
 	form  formScan
 	wrap  jsonpScan
 	jsonp bool
+	from  Sender
 }
 
+// Sender says who wrote a polling payload, which decides how a JSONP body is read.
+type Sender uint8
+
+// The senders. A node's JSONP answer is never read as a form: a chat message holding "&d=1:1" would
+// then read as a close packet and end the session of whoever received it.
+const (
+	FromEither Sender = iota // read a JSONP body as a POST form first, then as an answer
+	FromClient               // a POST body: a JSONP one is a form
+	FromNode                 // an answer to a GET: a JSONP one is ___eio[N]("…")
+)
+
 // NewCloseScanner returns a scanner for a payload of protocol revision eio (3,
-// or anything else for 4), JSONP-encoded when jsonp is set.
-func NewCloseScanner(eio int, jsonp bool) CloseScanner {
+// or anything else for 4), JSONP-encoded when jsonp is set, written by from.
+func NewCloseScanner(eio int, jsonp bool, from Sender) CloseScanner {
 	p := newPayloadScan(eio)
-	return CloseScanner{raw: p, post: p, get: p, jsonp: jsonp}
+	return CloseScanner{raw: p, post: p, get: p, jsonp: jsonp, from: from}
 }
 
 // Write reads the next piece of the payload. It never fails, so the scanner
@@ -44,7 +57,7 @@ func (s *CloseScanner) Write(p []byte) (int, error) {
 	switch {
 	case !s.jsonp:
 		s.raw.write(p)
-	case s.form.phase != fDone: // once a POST's d field has ended, nothing after it matters
+	case s.form.phase != fDone || s.from == FromNode: // once a POST's d field has ended, nothing after it matters
 		s.raw.write(p)
 		s.writeJSONP(p)
 	}
@@ -93,11 +106,11 @@ func (s *CloseScanner) Closed() bool {
 func (s *CloseScanner) finish() bool {
 	if s.jsonp {
 		post := sink{to: &s.post}
-		if s.form.finish(&post) {
+		if s.from != FromNode && s.form.finish(&post) {
 			post.flush()
 			return s.post.finish()
 		}
-		if s.wrap.valid() {
+		if s.from != FromClient && s.wrap.valid() {
 			return s.get.finish()
 		}
 	}

@@ -235,7 +235,7 @@ func TestCloseScanner(t *testing.T) {
 }
 
 func scanInPieces(body []byte, eio int, jsonp bool, size int) bool {
-	s := NewCloseScanner(eio, jsonp)
+	s := NewCloseScanner(eio, jsonp, FromEither)
 	for len(body) > 0 {
 		n := min(size, len(body))
 		_, _ = s.Write(body[:n])
@@ -250,7 +250,7 @@ func TestCloseScannerClosedLeavesStateAlone(t *testing.T) {
 		{"v3 open sequence", "2:4\xe2\x82\xac1:1", 3, false, true},
 		{"post open backslash", "d=4%3A4a%5Cnb1%3A1", 3, true, true},
 	} {
-		s := NewCloseScanner(c.eio, c.jsonp)
+		s := NewCloseScanner(c.eio, c.jsonp, FromEither)
 		for i := range len(c.body) {
 			_ = s.Closed() // as if the body ended here; must not disturb what follows
 			_, _ = s.Write([]byte{c.body[i]})
@@ -262,7 +262,7 @@ func TestCloseScannerClosedLeavesStateAlone(t *testing.T) {
 }
 
 func TestCloseScannerWriteContract(t *testing.T) {
-	s := NewCloseScanner(3, true)
+	s := NewCloseScanner(3, true, FromEither)
 	for _, p := range [][]byte{nil, {}, []byte("d=1%3A1")} {
 		if n, err := s.Write(p); n != len(p) || err != nil {
 			t.Errorf("Write(%q) = %d, %v; want %d, nil", p, n, err, len(p))
@@ -293,7 +293,7 @@ func TestCloseScannerDoesNotAllocate(t *testing.T) {
 	}
 	for _, b := range bodies {
 		allocs := testing.AllocsPerRun(100, func() {
-			s := NewCloseScanner(b.eio, b.jsonp)
+			s := NewCloseScanner(b.eio, b.jsonp, FromEither)
 			for p := range slices.Chunk(b.body, 7) {
 				_, _ = s.Write(p)
 			}
@@ -395,7 +395,7 @@ func checkPieces(t *testing.T, body []byte, eio int, jsonp bool, cuts []byte) {
 	if len(cuts) == 0 {
 		cuts = []byte{255}
 	}
-	s := NewCloseScanner(eio, jsonp)
+	s := NewCloseScanner(eio, jsonp, FromEither)
 	var sizes []int
 	for i, done := 0, 0; done < len(body); i++ {
 		n := int(cuts[i%len(cuts)])
@@ -455,12 +455,43 @@ func benchCloseScanner(b *testing.B, body []byte, eio int, jsonp bool, pieces in
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		s := NewCloseScanner(eio, jsonp)
+		s := NewCloseScanner(eio, jsonp, FromEither)
 		for p := range slices.Chunk(body, size) {
 			_, _ = s.Write(p)
 		}
 		if !s.Closed() && eio == 4 {
 			b.Fatal("the close packet was missed")
+		}
+	}
+}
+
+// TestCloseScannerSenders: a node's JSONP answer is read only as ___eio[N]("…"), a client's JSONP
+// POST only as a form, so a chat message holding "&d=1:1" in an answer ends nobody's session.
+func TestCloseScannerSenders(t *testing.T) {
+	chat := string(AppendJSONP(nil, []byte("1"), []byte(`21:42["chat","x&d=1:1"]`)))
+	closing := string(AppendJSONP(nil, []byte("1"), []byte(`1:1`)))
+	cases := []struct {
+		name string
+		body string
+		from Sender
+		want bool
+	}{
+		{"a chat message in a node's answer", chat, FromNode, false},
+		{"a close packet in a node's answer", closing, FromNode, true},
+		{"a form read as a node's answer", "d=1%3A1", FromNode, false},
+		{"a client's form", "d=1%3A1", FromClient, true},
+		{"an answer read as a client's form", closing, FromClient, false},
+		{"a client's form after another field", "x=y&d=1%3A1", FromClient, true},
+	}
+	for _, c := range cases {
+		for _, size := range []int{len(c.body), 1, 3} {
+			s := NewCloseScanner(3, true, c.from)
+			for b := []byte(c.body); len(b) > 0; b = b[min(size, len(b)):] {
+				_, _ = s.Write(b[:min(size, len(b))])
+			}
+			if got := s.Closed(); got != c.want {
+				t.Errorf("%s, pieces of %d: Closed() = %v, want %v", c.name, size, got, c.want)
+			}
 		}
 	}
 }

@@ -6,49 +6,58 @@ import (
 	"compress/gzip"
 	"compress/zlib"
 	"io"
+
+	"github.com/sidpin/sidpin/engineio"
 )
 
 // maxInflated bounds what is inflated of a compressed answer to look for a close packet.
 const maxInflated = 4 * bufferLimit
 
-// closeWatch looks for a close packet in a node's polling answer as it passes to the client. Plain
-// answers are scanned whatever their size; a compressed one is kept and inflated at its end only when
-// it is at most bufferLimit long (Node compresses answers over 1 KiB; a close packet comes with few
-// messages): a longer compressed answer ends its session by the pin's expiry instead.
+// closeWatch looks for a close packet in a node's polling answer as it passes to the client. A plain
+// answer is scanned as it streams, whatever its size, with a few dozen bytes of state. A compressed
+// one is kept and inflated at its end only when it is at most bufferLimit long (Node compresses
+// answers over 1 KiB; a close packet comes with few messages): a longer compressed answer ends its
+// session by the pin's expiry instead.
 type closeWatch struct {
-	eio      int
-	jsonp    bool
+	scan     engineio.CloseScanner
 	encoding string
 	kept     []byte
 	over     bool
 }
 
 func newCloseWatch(eio int, jsonp bool, encoding string) *closeWatch {
-	return &closeWatch{eio: eio, jsonp: jsonp, encoding: encoding}
+	return &closeWatch{scan: engineio.NewCloseScanner(eio, jsonp, engineio.FromNode), encoding: encoding}
 }
 
 func (w *closeWatch) Write(p []byte) (int, error) {
-	if w.over {
-		return len(p), nil
-	}
-	if len(w.kept)+len(p) > bufferLimit {
+	switch {
+	case w.encoding == "":
+		_, _ = w.scan.Write(p)
+	case w.over:
+	case len(w.kept)+len(p) > bufferLimit:
 		w.over, w.kept = true, nil
-		return len(p), nil
+	default:
+		w.kept = append(w.kept, p...)
 	}
-	w.kept = append(w.kept, p...)
 	return len(p), nil
 }
 
 // closed reports whether the answer held a close packet.
 func (w *closeWatch) closed() bool {
-	if w.over {
-		return false
-	}
-	body := w.kept
 	if w.encoding != "" {
-		body = inflate(body, w.encoding, maxInflated)
+		if w.over {
+			return false
+		}
+		_, _ = w.scan.Write(inflate(w.kept, w.encoding, maxInflated))
 	}
-	return carriesClose(body, w.eio, w.jsonp)
+	return w.scan.Closed()
+}
+
+// postCloses reports whether a client's POST body holds a close packet.
+func postCloses(body []byte, eio int, jsonp bool) bool {
+	s := engineio.NewCloseScanner(eio, jsonp, engineio.FromClient)
+	_, _ = s.Write(body)
+	return s.Closed()
 }
 
 // inflate decodes a gzip or deflate body into at most limit bytes; a cut or corrupt stream gives what

@@ -346,3 +346,54 @@ func TestSilentNodeHandshake(t *testing.T) {
 		t.Fatalf("the silent node is %s, want down (fall 1)", n.State())
 	}
 }
+
+// TestFullTableRefusesBeforeTheNode: when the pin table is full, a handshake is refused before any
+// node sees it, so no session is left behind on a node.
+func TestFullTableRefusesBeforeTheNode(t *testing.T) {
+	var opened atomic.Int64
+	ln := listen(t)
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		n := opened.Add(1)
+		fmt.Fprintf(ctx, `0{"sid":"session%d","upgrades":[],"pingInterval":25000,"pingTimeout":20000}`, n)
+	}}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	cfg, err := configs.QuickStart("127.0.0.1:0", []string{"http://" + ln.Addr().String()}, "/socket.io/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := affinity.NewMemoryStore(affinity.MemoryOptions{MaxPins: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := serveProxy(t, cfg, store)
+	for i, want := range []int{200, 200, 503, 503} {
+		if r := get(t, base+"/socket.io/?EIO=4&transport=polling"); r.status != want {
+			t.Fatalf("handshake %d: %d %q, want %d", i, r.status, r.body, want)
+		}
+	}
+	if n := opened.Load(); n != 2 {
+		t.Fatalf("the node opened %d sessions for 2 pins", n)
+	}
+}
+
+// TestCloseInALongAnswerUnpins: the close packet at the end of an answer far above the buffered size
+// is seen as the answer streams, and ends the pin once the client has it.
+func TestCloseInALongAnswerUnpins(t *testing.T) {
+	ln := listen(t)
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		if !ctx.QueryArgs().Has("sid") {
+			ctx.SetBodyString(`0{"sid":"closing-sid","upgrades":[],"pingInterval":25000,"pingTimeout":20000}`)
+			return
+		}
+		ctx.SetBodyString("4" + strings.Repeat("m", 1<<20) + "\x1e1")
+	}}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	p := startProxy(t, []string{"http://" + ln.Addr().String()}, nil)
+	sid, url := openSession(t, p.base, "4")
+	if r := get(t, url); r.status != 200 || len(r.body) != 1<<20+3 {
+		t.Fatalf("the long answer: %d, %d bytes", r.status, len(r.body))
+	}
+	waitFor(t, "the pin to go", func() bool { _, ok, _ := p.store.Lookup(context.Background(), sid); return !ok })
+}

@@ -112,7 +112,7 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-func TestCarriesClose(t *testing.T) {
+func TestPostCloses(t *testing.T) {
 	cases := []struct {
 		body  string
 		eio   int
@@ -127,13 +127,13 @@ func TestCarriesClose(t *testing.T) {
 		{"2:411:1", 3, false, true},
 		{"2:41", 3, false, false},
 		{"d=1%3A1", 3, true, true},
-		{`___eio[0]("1:1");`, 3, true, true},
+		{`___eio[0]("1:1");`, 3, true, false}, // an answer's wrapping, not a POST body
 		{"d=2%3A41", 3, true, false},
 		{"", 4, false, false},
 	}
 	for _, c := range cases {
-		if got := carriesClose([]byte(c.body), c.eio, c.jsonp); got != c.want {
-			t.Errorf("carriesClose(%q, %d, %v) = %v", c.body, c.eio, c.jsonp, got)
+		if got := postCloses([]byte(c.body), c.eio, c.jsonp); got != c.want {
+			t.Errorf("postCloses(%q, %d, %v) = %v", c.body, c.eio, c.jsonp, got)
 		}
 	}
 }

@@ -57,7 +57,7 @@ func (p *Proxy) serveSession(ctx *fasthttp.RequestCtx, pool *backends.Pool, r re
 		p.relayUpgrade(ctx, node, p.probeHooks(pool.Name, r.sid))
 		return
 	}
-	closing := ctx.IsPost() && carriesClose(ctx.PostBody(), pin.EIO, r.jsonp)
+	closing := ctx.IsPost() && postCloses(ctx.PostBody(), pin.EIO, r.jsonp)
 	cleanRequest(&ctx.Request.Header)
 	addForwarded(&ctx.Request.Header, clientIP(ctx), p.tls)
 	up, err := p.send(ctx, exchange{node: node, deadline: time.Now().Add(pin.TTL)})
@@ -141,35 +141,4 @@ func (p *Proxy) probeHooks(pool, sid string) upgrade.Hooks {
 		},
 		Touch: func() { p.store.Touch(sid) },
 	}
-}
-
-// carriesClose reports whether a polling payload holds a close packet (v4: a record "1"; v3: a
-// packet "1"; JSONP POSTs are form-encoded).
-func carriesClose(body []byte, eio int, jsonp bool) bool {
-	if jsonp {
-		if payload, err := engineio.DecodeJSONPPost(body); err == nil {
-			body = payload
-		} else if payload, err := engineio.UnwrapJSONP(body); err == nil {
-			body = payload
-		}
-	}
-	if eio != 3 {
-		for rec := range bytes.SplitSeq(body, []byte{0x1e}) {
-			if len(rec) == 1 && rec[0] == '1' {
-				return true
-			}
-		}
-		return false
-	}
-	found := false
-	check := func(p engineio.Packet) error {
-		found = found || (p.Type == engineio.Close && !p.Binary)
-		return nil
-	}
-	if len(body) > 0 && body[0] <= 1 {
-		_ = engineio.DecodePayloadV3Binary(body, check)
-	} else {
-		_ = engineio.DecodePayloadV3String(body, check)
-	}
-	return found
 }
