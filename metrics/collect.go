@@ -8,6 +8,7 @@ import (
 
 	"github.com/sidpin/sidpin/affinity"
 	"github.com/sidpin/sidpin/backends"
+	"github.com/sidpin/sidpin/clientlimits"
 )
 
 // Sources are what the scrape-time collector reads.
@@ -16,6 +17,7 @@ type Sources struct {
 	Store   affinity.Store
 	Tunnels func() int                       // open WebSocket tunnels
 	Relayed func() (toNode, toClient uint64) // bytes relayed on WebSocket tunnels
+	Limits  func() clientlimits.Stats        // limits.per_client counters; nil when off
 }
 
 var (
@@ -30,6 +32,13 @@ var (
 	descTunnels = prometheus.NewDesc("sidpin_websocket_tunnels", "Open WebSocket tunnels on this instance.", nil, nil)
 	descRelayed = prometheus.NewDesc("sidpin_relayed_bytes_total",
 		"Bytes relayed on WebSocket tunnels, by direction (to_node, to_client).", []string{"direction"}, nil)
+	descRefused = prometheus.NewDesc("sidpin_client_limit_refusals_total",
+		"Refused by limits.per_client: kind connection (over an address's connection cap) or handshake (over its handshake rate).",
+		[]string{"kind"}, nil)
+	descLimitFallbacks = prometheus.NewDesc("sidpin_client_limit_redis_fallbacks_total",
+		"Handshakes whose per-client rate was decided by this instance alone because Redis failed or was slow.", nil, nil)
+	descLimitAddrs = prometheus.NewDesc("sidpin_client_limit_addresses",
+		"Client addresses tracked by limits.per_client, by table (connections, handshakes).", []string{"table"}, nil)
 	descScrapeErr = prometheus.NewDesc("sidpin_scrape_pin_store_errors",
 		"1 when the pin table did not answer the session counts of this scrape.", nil, nil)
 )
@@ -42,7 +51,8 @@ func (m *Metrics) Collect(src Sources) {
 }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSessions, descLocal, descState, descHealthy, descTunnels, descRelayed, descScrapeErr} {
+	for _, d := range []*prometheus.Desc{descSessions, descLocal, descState, descHealthy, descTunnels, descRelayed, descScrapeErr,
+		descRefused, descLimitFallbacks, descLimitAddrs} {
 		ch <- d
 	}
 }
@@ -84,6 +94,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descRelayed, prometheus.CounterValue, float64(toNode), "to_node")
 		ch <- prometheus.MustNewConstMetric(descRelayed, prometheus.CounterValue, float64(toClient), "to_client")
 	}
+	c.collectLimits(ch)
 }
 
 func boolValue(b bool) float64 {
@@ -91,4 +102,17 @@ func boolValue(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// collectLimits reports the per-client limits' counters.
+func (c collector) collectLimits(ch chan<- prometheus.Metric) {
+	if c.src.Limits == nil {
+		return
+	}
+	st := c.src.Limits()
+	ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(st.ConnsRefused), "connection")
+	ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(st.HandshakesRefused), "handshake")
+	ch <- prometheus.MustNewConstMetric(descLimitFallbacks, prometheus.CounterValue, float64(st.RedisFallbacks))
+	ch <- prometheus.MustNewConstMetric(descLimitAddrs, prometheus.GaugeValue, float64(st.ConnAddrs), "connections")
+	ch <- prometheus.MustNewConstMetric(descLimitAddrs, prometheus.GaugeValue, float64(st.BucketAddrs), "handshakes")
 }

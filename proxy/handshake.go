@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
+	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,10 +28,12 @@ const sniffLimit = 8 << 10
 // serveHandshake opens a new session on a picked node and pins the sid from the node's answer before
 // the answer is released to the client.
 func (p *Proxy) serveHandshake(ctx *fasthttp.RequestCtx, pool *backends.Pool, r request) {
-	if !p.admitHandshake(ctx, r) {
-		return
+	if r.isEngineHandshake() { // not the client bundle and the like: they open no session
+		if !p.admitHandshake(ctx, r) {
+			return
+		}
+		defer p.store.ReleasePin()
 	}
-	defer p.store.ReleasePin()
 	if r.upgrade {
 		p.serveWebSocketFirst(ctx, pool, r)
 		return
@@ -54,16 +59,37 @@ func (p *Proxy) serveHandshake(ctx *fasthttp.RequestCtx, pool *backends.Pool, r 
 	}
 }
 
-// admitHandshake decides, before any node sees the request, whether a new session may open: the pin
-// table must have room for it. A refused handshake leaves nothing behind on a node. On true the
-// caller must call p.store.ReleasePin once the pin is stored or the handshake failed.
+// admitHandshake decides, before any node sees the request, whether a new session may open: the
+// client's address must be within its handshake rate (limits.per_client), and the pin table must have
+// room. A refused handshake leaves nothing behind on a node. On true the caller must call
+// p.store.ReleasePin once the pin is stored or the handshake failed.
 func (p *Proxy) admitHandshake(ctx *fasthttp.RequestCtx, r request) bool {
+	sctx, cancel := storeCtx()
+	ok, retry := p.limits.AllowHandshake(sctx, clientAddr(ctx))
+	cancel()
+	if !ok {
+		secs := max(1, int((retry+time.Second-1)/time.Second))
+		ctx.Error("sidpin: too many new sessions from this address; retry later", fasthttp.StatusTooManyRequests)
+		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(secs)) // after Error, which resets the headers
+		if r.upgrade {
+			ctx.SetConnectionClose()
+		}
+		return false
+	}
 	if !p.store.ReservePin() {
 		p.log.Warn("pin table full: handshake refused", "client", ctx.RemoteAddr().String())
 		ctx.Error("sidpin: the pin table is full", fasthttp.StatusServiceUnavailable)
 		return false
 	}
 	return true
+}
+
+// clientAddr is the address the request came from, for limits.per_client.
+func clientAddr(ctx *fasthttp.RequestCtx) netip.Addr {
+	if ta, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr()
+	}
+	return netip.Addr{} // never limited
 }
 
 // refuseHandshake answers a handshake whose session cannot be pinned: a node's answer sidpin will not

@@ -139,6 +139,9 @@ func needRestart(old, cfg *configs.Config) []string {
 	check("timeouts.client_idle", old.Timeouts.ClientIdle == cfg.Timeouts.ClientIdle)
 	check("timeouts.upstream_dial", old.Timeouts.UpstreamDial == cfg.Timeouts.UpstreamDial)
 	check("timeouts.websocket_idle", old.Timeouts.WebSocketIdle == cfg.Timeouts.WebSocketIdle)
+	// The WebSocket relay takes these at start (polling handshakes read the new value at once).
+	check("timeouts.handshake", old.Timeouts.Handshake == cfg.Timeouts.Handshake)
+	check("timeouts.upgrade_probe", old.Timeouts.UpgradeProbe == cfg.Timeouts.UpgradeProbe)
 	check("log", old.Log == cfg.Log)
 	return out
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sidpin/sidpin/affinity"
 	"github.com/sidpin/sidpin/backends"
+	"github.com/sidpin/sidpin/clientlimits"
 	"github.com/sidpin/sidpin/configs"
 	"github.com/sidpin/sidpin/engineio"
 	"github.com/sidpin/sidpin/internal/eioanswer"
@@ -33,16 +34,30 @@ type Proxy struct {
 	metrics *metrics.Metrics
 	gone    *tombstones // sessions ended with their node, for the metrics' "node_down" cause
 	tunnels sessionTunnels
+	limits  *clientlimits.Limiter
 }
 
+// Option changes how New builds the proxy.
+type Option func(*options)
+
+type options struct{ shared *clientlimits.Shared }
+
+// WithSharedLimits counts limits.per_client across every instance that shares the Redis behind s.
+func WithSharedLimits(s *clientlimits.Shared) Option { return func(o *options) { o.shared = s } }
+
 // New builds the proxy for cfg over store.
-func New(cfg *configs.Config, store affinity.Store, log *slog.Logger) (*Proxy, error) {
+func New(cfg *configs.Config, store affinity.Store, log *slog.Logger, opts ...Option) (*Proxy, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	m := metrics.New()
 	// The memory table answers in well under a microsecond: timing it would cost more than it tells.
 	timed := cfg.Store.Kind != configs.StoreMemory
 	p := &Proxy{store: m.InstrumentStore(store, timed), log: log, tls: cfg.TLS.Enabled(), metrics: m,
 		gone: newTombstones(100_000, 5*time.Minute)}
 	p.conf.Store(cfg)
+	p.limits = clientlimits.New(cfg.Limits, o.shared, log)
 	nodes, err := backends.NewManager(cfg, log, p.nodeChanged)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
@@ -50,7 +65,8 @@ func New(cfg *configs.Config, store affinity.Store, log *slog.Logger) (*Proxy, e
 	p.nodes = nodes
 	store.OnEvict(p.evicted)
 	m.Collect(metrics.Sources{Nodes: nodes.Nodes, Store: store,
-		Tunnels: func() int { return p.relay.Count() }, Relayed: func() (uint64, uint64) { return p.relay.Relayed() }})
+		Tunnels: func() int { return p.relay.Count() }, Relayed: func() (uint64, uint64) { return p.relay.Relayed() },
+		Limits: p.limits.Stats})
 	p.relay = upgrade.NewRelay(upgrade.Options{
 		DialTimeout: cfg.Timeouts.UpstreamDial.D(), HandshakeTimeout: cfg.Timeouts.Handshake.D(),
 		ProbeTimeout: cfg.Timeouts.UpgradeProbe.D(),
@@ -111,8 +127,14 @@ func touchEvery(cfg *configs.Config) time.Duration {
 	return max(time.Second, cfg.Timeouts.PinSlack.D()/2)
 }
 
-// Serve accepts client connections on ln until Shutdown.
+// Serve accepts client connections on ln until Shutdown. An address over its connection cap
+// (limits.per_client) gets a 429, or a reset under TLS, before anything of it is read.
 func (p *Proxy) Serve(ln net.Listener) error {
+	refuse := clientlimits.Refuse429
+	if p.tls {
+		refuse = clientlimits.RefuseClose
+	}
+	ln = p.limits.Listener(ln, refuse)
 	if p.tls {
 		cert, err := tls.LoadX509KeyPair(p.cfg().TLS.CertFile, p.cfg().TLS.KeyFile)
 		if err != nil {
@@ -133,6 +155,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	}()
 	err := p.server.ShutdownWithContext(ctx)
 	<-closed
+	p.limits.Close()
 	return err
 }
 

@@ -37,7 +37,14 @@ type tunnel struct {
 	nodeEOF   atomic.Bool  // the node ended its stream (not merely a stopped copy)
 	active    atomic.Int64 // unix nanos of the last bytes moved either way, for the idle timeout
 	finishing sync.Once
+	// released ends what the client connection's wrapper counts (a per-client connection cap) once
+	// the event loop has taken the socket and closed the wrapper's connection under it.
+	released func()
 }
+
+// handOffer is a client connection wrapper that counts the connection until it ends (see
+// clientlimits.Conn): HandOff moves that end from its Close to the returned function.
+type handOffer interface{ HandOff() (release func()) }
 
 func newTunnel(r *Relay, target string, client, node net.Conn, nodeR *bufio.Reader, hooks Hooks) *tunnel {
 	t := &tunnel{relay: r, target: target, client: client, node: node, nodeR: nodeR, hooks: hooks}
@@ -125,7 +132,7 @@ func (t *tunnel) nodeStillOpen() bool { return !t.nodeEOF.Load() }
 
 // loopable reports whether the event loop can take this tunnel's sockets.
 func (t *tunnel) loopable() bool {
-	_, isTCP := t.clientRaw().(*net.TCPConn)
+	_, isTCP := t.clientTCP().(*net.TCPConn)
 	_, nodeTCP := t.node.(*net.TCPConn)
 	return isTCP && nodeTCP && readsRaw(t.client)
 }
@@ -141,15 +148,28 @@ func (t *tunnel) handOver() bool {
 	if t.going {
 		return false
 	}
-	t.loop = handOver(t.clientRaw(), t.node, &t.active, t.finish, t.toClient.cursor(), t.toNode.cursor(), &t.relay.bytes)
+	if h, ok := t.clientRaw().(handOffer); ok && t.released == nil {
+		t.released = h.HandOff() // the loop closes the socket's Go side now; the client stays
+	}
+	t.loop = handOver(t.clientTCP(), t.node, &t.active, t.finish, t.toClient.cursor(), t.toNode.cursor(), &t.relay.bytes)
 	return t.loop != nil
 }
 
+// clientRaw is the client connection under fasthttp's hijack wrapper (maybe a counting wrapper).
 func (t *tunnel) clientRaw() net.Conn {
 	if rc, ok := t.client.(rawConn); ok {
 		return rc.UnsafeConn()
 	}
 	return t.client
+}
+
+// clientTCP is the client's TCP connection itself, under every wrapper: what the event loop takes.
+func (t *tunnel) clientTCP() net.Conn {
+	c := t.clientRaw()
+	if nc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		return nc.NetConn()
+	}
+	return c
 }
 
 // copyBothWays relays with two goroutines (TLS clients, or when the event loop cannot be used).
@@ -164,6 +184,9 @@ func (t *tunnel) copyBothWays() {
 func (t *tunnel) finish() {
 	t.finishing.Do(func() {
 		t.close()
+		if t.released != nil {
+			t.released()
+		}
 		if t.hooks.OnClose != nil {
 			t.hooks.OnClose()
 		}

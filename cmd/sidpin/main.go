@@ -23,6 +23,7 @@ import (
 
 	"github.com/sidpin/sidpin/admin"
 	"github.com/sidpin/sidpin/affinity"
+	"github.com/sidpin/sidpin/clientlimits"
 	"github.com/sidpin/sidpin/configs"
 	"github.com/sidpin/sidpin/proxy"
 )
@@ -124,10 +125,12 @@ func newLogger(c configs.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func newStore(ctx context.Context, cfg *configs.Config, log *slog.Logger) (affinity.Store, func(), error) {
+// newStore builds the pin table; with Redis it also returns the proxy options that share the
+// per-client limits through the same Redis.
+func newStore(ctx context.Context, cfg *configs.Config, log *slog.Logger) (affinity.Store, []proxy.Option, func(), error) {
 	if cfg.Store.Kind == configs.StoreMemory {
 		s, err := affinity.NewMemoryStore(affinity.MemoryOptions{MaxPins: cfg.Store.Memory.MaxPins})
-		return s, func() {}, err
+		return s, nil, func() {}, err
 	}
 	rc := cfg.Store.Redis
 	rdb := redis.NewUniversalClient(&redis.UniversalOptions{
@@ -147,21 +150,22 @@ func newStore(ctx context.Context, cfg *configs.Config, log *slog.Logger) (affin
 	s := affinity.NewRedisStore(rdb, affinity.RedisOptions{
 		Prefix: rc.KeyPrefix, OpTimeout: rc.ReadTimeout.D() + rc.WriteTimeout.D(), Logger: log,
 	})
-	return s, func() { rdb.Close() }, nil
+	shared := proxy.WithSharedLimits(clientlimits.NewShared(rdb, rc.KeyPrefix, ""))
+	return s, []proxy.Option{shared}, func() { rdb.Close() }, nil
 }
 
 // serve runs sidpin with cfg; listenFlag is the -listen override, kept across reloads.
 func serve(cfg *configs.Config, listenFlag string, log *slog.Logger) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	store, closeStore, err := newStore(ctx, cfg, log)
+	store, opts, closeStore, err := newStore(ctx, cfg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
 	defer closeStore()
 	defer store.Close()
-	p, err := proxy.New(cfg, store, log)
+	p, err := proxy.New(cfg, store, log, opts...)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
