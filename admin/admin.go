@@ -87,6 +87,10 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	c := s.identify(ctx)
+	if c.open && !loopbackHost(ctx.Host()) {
+		s.refuse(ctx, "without admin.token_env this listener answers only requests addressed to a loopback IP or localhost")
+		return
+	}
 	if !s.admit(ctx, c) {
 		return
 	}

@@ -277,3 +277,34 @@ func TestPageCannotBeFramed(t *testing.T) {
 	b.signIn("s3cret")
 	check("the page")
 }
+
+// TestRebindingIsRefusedWithoutAToken: without a token the listener answers only requests addressed
+// to a loopback IP or localhost; a page whose host name was made to resolve to 127.0.0.1 (DNS
+// rebinding) sends its own name in Host and is refused, reads included.
+func TestRebindingIsRefusedWithoutAToken(t *testing.T) {
+	f := startAdmin(t, "")
+	port := f.base[strings.LastIndexByte(f.base, ':'):]
+	for host, want := range map[string]int{
+		"127.0.0.1" + port: 200, "localhost" + port: 200, "LOCALHOST": 200, "[::1]" + port: 200,
+		"attacker.example" + port: 403, "127.0.0.1.nip.io" + port: 403, "10.0.0.1" + port: 403,
+	} {
+		req, _ := http.NewRequest("GET", f.base+"/api/nodes", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %s: %d, want %d", host, resp.StatusCode, want)
+		}
+	}
+	// With a token the Host does not matter: the token is the guard.
+	g := startAdmin(t, "secret")
+	req, _ := http.NewRequest("GET", g.base+"/api/nodes", nil)
+	req.Host = "admin.example.com"
+	req.Header.Set("Authorization", "Bearer secret")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("with a token and another Host: %v %v", resp, err)
+	}
+}

@@ -2,6 +2,8 @@ package admin
 
 import (
 	"crypto/subtle"
+	"net"
+	"net/netip"
 	"strings"
 
 	"github.com/valyala/fasthttp"
@@ -125,4 +127,20 @@ func setPageHeaders(ctx *fasthttp.RequestCtx) {
 	h.Set(fasthttp.HeaderContentSecurityPolicy,
 		"default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("Referrer-Policy", "same-origin")
+}
+
+// loopbackHost reports whether a request's Host names this machine by a loopback IP or "localhost".
+// Without a token that is the only way in: a page whose own host name resolves to 127.0.0.1 (DNS
+// rebinding) sends matching Origin and Host headers, and would otherwise read and drive the listener.
+func loopbackHost(host []byte) bool {
+	h := string(host)
+	if name, _, err := net.SplitHostPort(h); err == nil {
+		h = name
+	}
+	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.IsLoopback()
 }
