@@ -397,3 +397,164 @@ func TestCloseInALongAnswerUnpins(t *testing.T) {
 	}
 	waitFor(t, "the pin to go", func() bool { _, ok, _ := p.store.Lookup(context.Background(), sid); return !ok })
 }
+
+// recordingHTTPNode answers every read with a 200 and records the raw bytes it received.
+func recordingHTTPNode(t *testing.T) (string, func() string) {
+	t.Helper()
+	ln := listen(t)
+	var mu sync.Mutex
+	var all strings.Builder
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				buf := make([]byte, 4096)
+				for {
+					n, err := c.Read(buf)
+					mu.Lock()
+					all.Write(buf[:n])
+					mu.Unlock()
+					if n > 0 {
+						_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String(), func() string { mu.Lock(); defer mu.Unlock(); return all.String() }
+}
+
+// TestRequestSmuggling: ambiguous framing never lets a second request ride inside the first one's
+// body to a node. Requests with two Content-Lengths or an unknown Transfer-Encoding are refused; one
+// with both Content-Length and chunked is read as chunked and its connection closed (RFC 9112 §6.1).
+func TestRequestSmuggling(t *testing.T) {
+	const smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+	cases := []struct {
+		name, req string
+		refused   bool // 400, nothing forwarded
+	}{
+		{"CL.TE", "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled, false},
+		{"TE.CL", "POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 40\r\n\r\n0\r\n\r\n" + smuggled, false},
+		{"two different CLs", "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\nabcd" + smuggled, true},
+		{"two equal CLs", "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\nabcd" + smuggled, true},
+		{"signed CL", "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: +4\r\n\r\nabcd" + smuggled, true},
+		{"obfuscated TE", "POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\nContent-Length: 4\r\n\r\nabcd" + smuggled, true},
+		{"TE list", "POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n" + smuggled, true},
+		{"two TEs", "POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n" + smuggled, true},
+		{"TE with a space before the colon", "POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n" + smuggled, true},
+		{"TE on HTTP/1.0", "POST /p HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			node, seen := recordingHTTPNode(t)
+			p := startProxy(t, []string{node}, nil)
+			conn, err := net.Dial("tcp", strings.TrimPrefix(p.base, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(3 * time.Second))
+			_, _ = io.WriteString(conn, c.req)
+			answer, err := io.ReadAll(conn) // the connection must end: nothing after the first request is read
+			if err != nil {
+				t.Fatalf("the connection stayed open: %v (answer %.80q)", err, answer)
+			}
+			got := seen()
+			if strings.Contains(got, "/smuggled") {
+				t.Fatalf("the smuggled request reached the node:\n%s", got)
+			}
+			if c.refused && (!strings.HasPrefix(string(answer), "HTTP/1.1 400 ") || got != "") {
+				t.Fatalf("not refused: %.80q; the node got %q", answer, got)
+			}
+			if strings.Count(string(answer), "HTTP/1.1 ") != 1 {
+				t.Fatalf("more than one answer: %q", answer)
+			}
+		})
+	}
+}
+
+// TestOversizeRequests: every size limit answers with its own status and nothing reaches the node.
+func TestOversizeRequests(t *testing.T) {
+	node, seen := recordingHTTPNode(t)
+	p := startProxy(t, []string{node}, func(c *configs.Config) {
+		c.Limits.MaxHeaderBytes = 4096
+		c.Limits.MaxBodyBytes = 64 << 10
+	})
+	chunk := fmt.Sprintf("%x\r\n%s\r\n", 32<<10, strings.Repeat("c", 32<<10))
+	cases := []struct{ name, req, status string }{
+		{"URL", "GET /" + strings.Repeat("u", 8000) + " HTTP/1.1\r\nHost: x\r\n\r\n", "431"},
+		{"headers", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("h", 8000) + "\r\n\r\n", "431"},
+		{"body", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 70000\r\n\r\n" + strings.Repeat("b", 70000), "413"},
+		{"chunked body", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + strings.Repeat(chunk, 3) + "0\r\n\r\n", "413"},
+	}
+	for _, c := range cases {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(p.base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(3 * time.Second))
+		go func() { _, _ = io.WriteString(conn, c.req) }()
+		answer, _ := io.ReadAll(io.LimitReader(conn, 512))
+		conn.Close()
+		if !strings.HasPrefix(string(answer), "HTTP/1.1 "+c.status+" ") {
+			t.Errorf("%s: %.80q, want %s", c.name, answer, c.status)
+		}
+	}
+	if got := seen(); got != "" {
+		t.Fatalf("the node got:\n%.300s", got)
+	}
+}
+
+// TestSlowloris: connections that send their request a byte at a time are closed after
+// timeouts.client_read, and meanwhile other clients are served.
+func TestSlowloris(t *testing.T) {
+	node, _ := recordingHTTPNode(t)
+	p := startProxy(t, []string{node}, func(c *configs.Config) { c.Timeouts.ClientRead = configs.Duration(500 * time.Millisecond) })
+	addr := strings.TrimPrefix(p.base, "http://")
+	const slow = 200
+	ended := make(chan time.Duration, slow)
+	start := time.Now()
+	for i := range slow {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		go func() {
+			req := fmt.Sprintf("GET /slow%d HTTP/1.1\r\nHost: x\r\nX-Drip: %s", i, strings.Repeat("d", 100))
+			for j := 0; j < len(req); j++ { // one byte every 50 ms: 6 s for the whole head, never finished in time
+				if _, err := c.Write([]byte{req[j]}); err != nil {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			ended <- time.Since(start)
+		}()
+	}
+	for range 5 {
+		if r := get(t, p.base+"/normal"); r.status != 200 {
+			t.Fatalf("a normal request during the attack: %d", r.status)
+		}
+	}
+	var last time.Duration
+	for range slow {
+		select {
+		case d := <-ended:
+			last = max(last, d)
+		case <-time.After(10 * time.Second):
+			t.Fatal("a slow connection was never closed")
+		}
+	}
+	t.Logf("%d slow connections all closed within %v (client_read 500ms)", slow, last)
+	if last > 4*time.Second {
+		t.Fatalf("slow connections lived %v", last)
+	}
+}
