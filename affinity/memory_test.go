@@ -41,8 +41,10 @@ func TestMemoryStoreReservations(t *testing.T) {
 	if _, _, err := s.Pin(ctx, affinity.Pin{SID: "a", Pool: "p", Node: "n", TTL: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
-	if !s.ReservePin() || !s.ReservePin() {
-		t.Fatal("room for two more was refused")
+	for i := range 2 {
+		if !s.ReservePin() {
+			t.Fatalf("room for pin %d of 3 was refused", i+2)
+		}
 	}
 	if s.ReservePin() {
 		t.Fatal("a fourth handshake got room in a table of three")

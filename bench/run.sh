@@ -24,6 +24,7 @@ POLL_N=${POLL_N:-4000}      # HTTP requests per polling client (POST+GET pairs)
 WS_C=${WS_C:-50}            # echo WebSockets
 WS_N=${WS_N:-4000}          # echo round trips per WebSocket
 IDLE_N=${IDLE_N:-3000}      # idle WebSockets held
+SOURCES=${SOURCES:-200}     # loopback source addresses the load comes from (sidpin's per-client limits see many clients)
 IDLE_HOLD=${IDLE_HOLD:-30}  # seconds they are held (> 25 s, so one server ping crosses each of them)
 ROUNDS=${ROUNDS:-3}         # polling+ws rounds per target; medians are reported
 SIZE=${SIZE:-64}            # message payload bytes
@@ -214,9 +215,9 @@ stop_target() {
 # Warm-up (also checks the path end to end): not measured.
 warm_up() {
   local t=$1
-  "$LG" -mode polling -addr "${ADDR[$t]}" -c 4 -n 200 -size "$SIZE" -max-duration 30s >/dev/null \
+  "$LG" -mode polling -sources "$SOURCES" -addr "${ADDR[$t]}" -c 4 -n 200 -size "$SIZE" -max-duration 30s >/dev/null \
     || die "$t: polling warm-up failed"
-  "$LG" -mode ws -addr "${ADDR[$t]}" -c 4 -n 200 -size "$SIZE" -max-duration 30s >/dev/null \
+  "$LG" -mode ws -sources "$SOURCES" -addr "${ADDR[$t]}" -c 4 -n 200 -size "$SIZE" -max-duration 30s >/dev/null \
     || die "$t: ws warm-up failed"
 }
 
@@ -227,7 +228,7 @@ idle_phase() {
   sleep 1
   r0=$(rss_kib "${pids[@]}"); c0=$(cpu_ticks "${pids[@]}")
   out=$TMP/idle-$t.out
-  "$LG" -mode idle -addr "${ADDR[$t]}" -c "$IDLE_N" -hold "${IDLE_HOLD}s" -max-duration 120s >"$out" 2>"$out.err" &
+  "$LG" -mode idle -sources "$SOURCES" -addr "${ADDR[$t]}" -c "$IDLE_N" -hold "${IDLE_HOLD}s" -max-duration 120s >"$out" 2>"$out.err" &
   lgpid=$!
   for i in $(seq 1200); do grep -q '^READY' "$out" && break; kill -0 "$lgpid" 2>/dev/null || break; sleep 0.1; done
   grep -q '^READY' "$out" || die "$t: idle phase did not get ready: $(cat "$out.err")"
@@ -261,11 +262,11 @@ run_phase() {
     fi
     c0=$(cpu_ticks "${pids[@]}"); n0=$(cpu_ticks "${NODE[$t]}"); s0=$(sys_ticks); w0=$(date +%s.%N)
     if [[ $p == poll ]]; then
-      line=$("$LG" -mode polling -addr "${ADDR[$t]}" -c "$POLL_C" -n "$POLL_N" -size "$SIZE" -max-duration 150s | grep '^RESULT') \
+      line=$("$LG" -mode polling -sources "$SOURCES" -addr "${ADDR[$t]}" -c "$POLL_C" -n "$POLL_N" -size "$SIZE" -max-duration 150s | grep '^RESULT') \
         || die "$t: polling failed"
       total=$(kv requests_total "$line")
     else
-      line=$("$LG" -mode ws -addr "${ADDR[$t]}" -c "$WS_C" -n "$WS_N" -size "$SIZE" -max-duration 150s | grep '^RESULT') \
+      line=$("$LG" -mode ws -sources "$SOURCES" -addr "${ADDR[$t]}" -c "$WS_C" -n "$WS_N" -size "$SIZE" -max-duration 150s | grep '^RESULT') \
         || die "$t: ws failed"
       total=$(kv roundtrips "$line")
     fi

@@ -36,6 +36,7 @@ type config struct {
 	dialC    int
 	timeout  time.Duration
 	maxErrLg int
+	sources  int
 }
 
 func main() {
@@ -51,6 +52,7 @@ func main() {
 	flag.IntVar(&cfg.dialC, "dial-concurrency", 64, "idle: parallel dials while opening")
 	flag.DurationVar(&cfg.timeout, "timeout", 60*time.Second, "per HTTP request / per WebSocket read or dial")
 	flag.IntVar(&cfg.maxErrLg, "log-errors", 5, "print at most this many distinct errors to stderr")
+	flag.IntVar(&cfg.sources, "sources", 1, "spread connections over this many loopback source addresses (127.0.1.1, 127.0.1.2, ...; 1: 127.0.0.1), as many clients would come from")
 	flag.Parse()
 
 	if cfg.mode == "freeport" {

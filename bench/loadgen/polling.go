@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"time"
 
@@ -125,8 +126,10 @@ func (p *pollClient) cycle(ctx context.Context, msg []byte) error {
 }
 
 func runPolling(cfg config) error {
+	sd := newSourceDialer(cfg)
 	hc := &fasthttp.HostClient{
 		Addr:                      cfg.addr,
+		Dial:                      func(addr string) (net.Conn, error) { return sd.DialContext(context.Background(), "tcp", addr) },
 		MaxConns:                  cfg.c + 16,
 		MaxConnWaitTimeout:        cfg.timeout,
 		MaxIdemponentCallAttempts: 1, // a polling GET is not safely retryable

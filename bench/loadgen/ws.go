@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,9 +18,8 @@ var (
 )
 
 func newDialer(cfg config, bufSize int, pool websocket.BufferPool) *websocket.Dialer {
-	nd := &net.Dialer{Timeout: cfg.timeout}
 	return &websocket.Dialer{
-		NetDialContext:   nd.DialContext,
+		NetDialContext:   newSourceDialer(cfg).DialContext,
 		HandshakeTimeout: cfg.timeout,
 		ReadBufferSize:   bufSize,
 		WriteBufferSize:  bufSize,
