@@ -26,6 +26,7 @@ type Proxy interface {
 	Kick(ctx context.Context, sid string) (affinity.Pin, bool, error)
 	Metrics() *metrics.Metrics
 	Tunnels() int
+	Draining() bool
 }
 
 // Server is the admin listener.
@@ -81,9 +82,13 @@ func (s *Server) requestContext(d time.Duration) (context.Context, context.Cance
 
 func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 	path := rawPath(ctx)
-	if path == "/healthz" {
+	switch path { // probes of supervisors and balancers: no token, no Host rule, nothing private
+	case "/healthz":
 		ctx.SetContentType("text/plain; charset=utf-8")
 		ctx.SetBodyString("ok\n")
+		return
+	case "/readyz":
+		s.ready(ctx)
 		return
 	}
 	c := s.identify(ctx)

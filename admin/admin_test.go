@@ -74,7 +74,7 @@ func call(t *testing.T, method, url, token string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-func TestTokenGuardsEverythingButHealthz(t *testing.T) {
+func TestTokenGuardsEverythingButTheProbes(t *testing.T) {
 	f := startAdmin(t, "s3cret")
 	cases := []struct {
 		method, path, token string
@@ -87,10 +87,11 @@ func TestTokenGuardsEverythingButHealthz(t *testing.T) {
 		{"POST", "/api/nodes/default/node1/drain", "", 401},
 		{"GET", "/api/nodes", "s3cret", 200},
 		{"GET", "/api/nodes", "s3cret1", 401},
+		{"GET", "/api/nodes", "s3creT", 401}, // same length, last byte wrong
 		{"GET", "/api/nope", "s3cret", 404},
 		{"GET", "/metrics", "", 401},
 		{"GET", "/metrics", "s3cret", 200},
-		{"GET", "/readyz", "", 401},
+		{"GET", "/readyz", "", 200}, // a balancer's check: it says ready or draining, nothing more
 		{"GET", "/api/pins", "", 401},
 		{"DELETE", "/api/pins/x", "", 401},
 	}
@@ -105,6 +106,29 @@ func TestTokenGuardsEverythingButHealthz(t *testing.T) {
 		if c.path == "/metrics" && status == 200 && !strings.Contains(body, "sidpin_node_state{") {
 			t.Errorf("/metrics lacks sidpin's metrics: %.300q", body)
 		}
+	}
+}
+
+// TestReadyzSaysDraining: once the proxy shuts down, /readyz answers 503 "draining", so a balancer
+// checking it sends new connections elsewhere while sidpin still serves (timeouts.shutdown_delay).
+func TestReadyzSaysDraining(t *testing.T) {
+	f := startAdmin(t, "s3cret")
+	if status, body := call(t, "GET", f.base+"/readyz", ""); status != 200 || !strings.Contains(body, `"ready"`) {
+		t.Fatalf("before shutdown: %d %q", status, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	go f.proxy.Shutdown(ctx)
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		status, body := call(t, "GET", f.base+"/readyz", "")
+		if status == 503 && strings.Contains(body, `"draining"`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("during shutdown: %d %q", status, body)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -114,14 +114,19 @@ func (s *Server) kickPin(ctx *fasthttp.RequestCtx, sid string) {
 	}
 }
 
-// ready answers 200 when the config is loaded (it is, once the listener runs) and the pin table
-// answers, 503 otherwise.
+// ready answers 200 while sidpin takes new connections and its pin table answers; 503 once it is
+// shutting down ("draining": a balancer should send new connections elsewhere) or when the pin table
+// does not answer.
 func (s *Server) ready(ctx *fasthttp.RequestCtx) {
+	if s.proxy.Draining() {
+		writeJSON(ctx, fasthttp.StatusServiceUnavailable, map[string]string{"status": "draining"})
+		return
+	}
 	sctx, cancel := s.requestContext(time.Second)
 	defer cancel()
 	if err := s.store.Ping(sctx); err != nil {
-		writeError(ctx, fasthttp.StatusServiceUnavailable, "pin table does not answer: "+err.Error())
+		writeJSON(ctx, fasthttp.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "pin table does not answer: " + err.Error()})
 		return
 	}
-	writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ready", "config": s.proxy.Config().File})
+	writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ready"})
 }

@@ -27,8 +27,6 @@ func route(s *Server, ctx *fasthttp.RequestCtx, path string, c caller) {
 		s.uiDrain(ctx, p[2], p[3], p[4] == "drain")
 	case post && len(p) == 4 && p[0] == "ui" && p[1] == "pins" && p[3] == "kick":
 		s.uiKick(ctx, p[2])
-	case path == "/readyz" && get:
-		s.ready(ctx)
 	case path == "/metrics" && get:
 		s.metrics(ctx)
 	case path == "/api/nodes" && get:

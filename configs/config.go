@@ -168,7 +168,10 @@ type Timeouts struct {
 	// 101 and the open frame of a WebSocket. A node that misses it counts a failed check.
 	Handshake Duration `yaml:"handshake"`
 	// UpgradeProbe bounds a probe WebSocket's wait for the client's upgrade packet ("5") after the 101.
-	UpgradeProbe  Duration `yaml:"upgrade_probe"`
+	UpgradeProbe Duration `yaml:"upgrade_probe"`
+	// ShutdownDelay is how long a stopping sidpin keeps serving while /readyz says it is draining, so
+	// that an L4 balancer checking it stops sending new connections before the listener closes.
+	ShutdownDelay Duration `yaml:"shutdown_delay"`
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
 }
 

@@ -173,6 +173,7 @@ func TestValidationRules(t *testing.T) {
 		{"handshake timeout", minimal + "timeouts: {handshake: 0s}\n", "timeouts.handshake", "positive"},
 		{"probe timeout", minimal + "timeouts: {upgrade_probe: -1s}\n", "timeouts.upgrade_probe", "positive"},
 		{"pin lifetime under slack", minimal + "timeouts: {max_pin_lifetime: 10s, pin_slack: 15s}\n", "timeouts.max_pin_lifetime", "longer than"},
+		{"shutdown delay over grace", minimal + "timeouts: {shutdown_delay: 40s}\n", "timeouts.shutdown_delay", "less than"},
 		{"log level", minimal + "log: {level: loud}\n", "log.level", "not a level"},
 		{"log format", minimal + "log: {format: xml}\n", "log.format", "not a format"},
 	}

@@ -352,6 +352,9 @@ func (v *validator) timeouts(t Timeouts) {
 	v.positive("timeouts.handshake", t.Handshake)
 	v.positive("timeouts.upgrade_probe", t.UpgradeProbe)
 	v.positive("timeouts.max_pin_lifetime", t.MaxPinLifetime)
+	if t.ShutdownDelay < 0 || (t.ShutdownGrace > 0 && t.ShutdownDelay >= t.ShutdownGrace) {
+		v.add("timeouts.shutdown_delay", "must be from 0 to less than timeouts.shutdown_grace (%s), got %s", t.ShutdownGrace, t.ShutdownDelay)
+	}
 	if t.MaxPinLifetime > 0 && t.MaxPinLifetime <= t.PinSlack {
 		v.add("timeouts.max_pin_lifetime", "must be longer than timeouts.pin_slack (%s), got %s", t.PinSlack, t.MaxPinLifetime)
 	}

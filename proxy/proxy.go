@@ -35,6 +35,10 @@ type Proxy struct {
 	gone    *tombstones // sessions ended with their node, for the metrics' "node_down" cause
 	tunnels sessionTunnels
 	limits  *clientlimits.Limiter
+	// listener is the client listener Serve drains at shutdown; draining makes every answer close
+	// its connection.
+	listener atomic.Pointer[drainingListener]
+	draining atomic.Bool
 }
 
 // Option changes how New builds the proxy.
@@ -134,7 +138,9 @@ func (p *Proxy) Serve(ln net.Listener) error {
 	if p.tls {
 		refuse = clientlimits.RefuseClose
 	}
-	ln = p.limits.Listener(ln, refuse)
+	dl := newDrainingListener(ln)
+	p.listener.Store(dl)
+	ln = p.limits.Listener(dl, refuse)
 	if p.tls {
 		cert, err := tls.LoadX509KeyPair(p.cfg().TLS.CertFile, p.cfg().TLS.KeyFile)
 		if err != nil {
@@ -145,19 +151,39 @@ func (p *Proxy) Serve(ln net.Listener) error {
 	return p.server.Serve(ln)
 }
 
-// Shutdown stops accepting, closes the WebSocket tunnels with 1001 (going away), and waits for
-// requests in flight (held polls included) to be answered until ctx ends.
+// Shutdown drains the proxy: first, for timeouts.shutdown_delay, it serves as usual while Draining
+// (and so /readyz) says it is going away and every answer closes its connection, so that a balancer
+// stops sending new ones; then it stops accepting (taking what the kernel queued first), closes the
+// WebSocket tunnels with 1001 (going away), and answers every request begun (held polls included)
+// until ctx ends. Each keep-alive connection is closed only between requests: its next answer
+// carries Connection: close, and idle ones are closed once connections accepted during the drain
+// have had their first request read.
 func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.draining.Store(true)
+	select { // still serving, while /readyz tells the balancer to send new connections elsewhere
+	case <-time.After(p.cfg().Timeouts.ShutdownDelay.D()):
+	case <-ctx.Done():
+	}
+	if dl := p.listener.Load(); dl != nil {
+		dl.drain()
+	}
 	closed := make(chan struct{})
 	go func() {
 		p.relay.Shutdown()
 		close(closed)
 	}()
+	select {
+	case <-time.After(firstRequestWait):
+	case <-ctx.Done():
+	}
 	err := p.server.ShutdownWithContext(ctx)
 	<-closed
 	p.limits.Close()
 	return err
 }
+
+// Draining reports whether the proxy is shutting down.
+func (p *Proxy) Draining() bool { return p.draining.Load() }
 
 // Tunnels is the number of open WebSocket tunnels.
 func (p *Proxy) Tunnels() int { return p.relay.Count() }
@@ -189,6 +215,9 @@ func (p *Proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 		p.answerUnknownSID(ctx, pool, r, metrics.CauseBadSID)
 	default:
 		p.servePlain(ctx, pool)
+	}
+	if p.draining.Load() {
+		ctx.SetConnectionClose() // shutting down: this connection ends after this answer (set last: relaying resets the header)
 	}
 	p.observe(ctx, pool, r)
 }
