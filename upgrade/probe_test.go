@@ -180,3 +180,33 @@ func TestProbeTimeout(t *testing.T) {
 		t.Fatal("OnUpgrade ran without a 5")
 	}
 }
+
+// FuzzReadFrame: whatever a peer sends, reading one frame and forwarding it passes on exactly the
+// bytes of that frame, in order, through the fixed buffer; a frame over the limit is refused.
+func FuzzReadFrame(f *testing.F) {
+	f.Add(maskedText("5"), 100)
+	f.Add(append(maskedFrameHeader(0x2, 10), bytes.Repeat([]byte{1}, 10)...), 100)
+	f.Add(append(maskedFrameHeader(0x2, 5000), bytes.Repeat([]byte{2}, 5000)...), 8000)
+	f.Add(maskedFrameHeader(0x2, 1<<40), 1<<20)
+	f.Add([]byte{0x81, 0x7e, 0x00}, 100)
+	f.Add([]byte{0x81, 0x05, 'h', 'e', 'l', 'l', 'o', 0x81}, 100)
+	f.Fuzz(func(t *testing.T, in []byte, maxFrame int) {
+		maxFrame = max(0, maxFrame%(1<<16))
+		r := bytes.NewReader(in)
+		fr, err := readFrame(r, new(frameBuf), maxFrame)
+		if err != nil {
+			return
+		}
+		var out []byte
+		err = fr.forward(r, func(b []byte) error { out = append(out, b...); return nil }, new(frameBuf))
+		if uint64(len(fr.raw)) > maxFrameHeader+maxInspect {
+			t.Fatalf("raw of %d bytes", len(fr.raw))
+		}
+		if err == nil && !bytes.Equal(out, in[:len(out)]) {
+			t.Fatalf("forwarded bytes differ from the input")
+		}
+		if err == nil && fr.payload != nil && len(fr.payload) > maxInspect {
+			t.Fatalf("inspected payload of %d bytes", len(fr.payload))
+		}
+	})
+}
