@@ -10,6 +10,7 @@ const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const { start, freePort } = require('./procs');
+const { sourceOpts } = require('./source-addr');
 const { sleep, withTimeout, Inbox } = require('./chat-cluster');
 const { waitProxying, errText } = require('./sidpin-helpers');
 const { configYAML } = require('./sidpin-redis-helpers');
@@ -198,7 +199,7 @@ class FollowedClient {
     const { io } = require('socket.io-client');
     const transports = { polling: ['polling'], websocket: ['websocket'], default: undefined }[kind];
     const opts = { forceNew: true, timeout: 8000, reconnection: reconnect, reconnectionDelay: 100, reconnectionDelayMax: 400,
-      randomizationFactor: 0, reconnectionAttempts: reconnect ? 20 : 0, ...extra };
+      randomizationFactor: 0, reconnectionAttempts: reconnect ? 20 : 0, ...sourceOpts(), ...extra };
     if (transports) opts.transports = transports;
     this.url = url;
     this.kind = kind;

@@ -2,6 +2,7 @@
 // Helpers of the chatnode end-to-end tests: start chat nodes on the test Redis, connect clients of every
 // flavour (socket.io-client v4 and v2, raw engine.io-client), and wait for things with a deadline that
 // fails with a message naming what was missing.
+const { sourceOpts } = require('./source-addr');
 const { start, freePort } = require('./procs');
 
 const WAIT_MS = 5000; // default bound of every wait; no wait in these tests is longer than 15 s
@@ -163,7 +164,7 @@ class Registry {
 async function connectV4(registry, node, opts = {}, label) {
   const { io } = require('socket.io-client');
   const tag = label || `v4 client on ${node.name} (${opts.transports ? opts.transports.join('+') : 'default transports'})`;
-  const socket = io(node.url, { forceNew: true, reconnection: false, timeout: WAIT_MS, ...opts });
+  const socket = io(node.url, { forceNew: true, reconnection: false, timeout: WAIT_MS, ...sourceOpts(), ...opts });
   registry.add(() => socket.disconnect());
   return await finishConnect(socket, node, tag, socket.io.engine);
 }
@@ -172,7 +173,7 @@ async function connectV4(registry, node, opts = {}, label) {
 async function connectV2(registry, node, opts = {}, label) {
   const ioV2 = require('socket.io-client-v2');
   const tag = label || `v2 client on ${node.name} (${opts.transports ? opts.transports.join('+') : 'default transports'})`;
-  const socket = ioV2(node.url, { forceNew: true, reconnection: false, timeout: WAIT_MS, ...opts });
+  const socket = ioV2(node.url, { forceNew: true, reconnection: false, timeout: WAIT_MS, ...sourceOpts(), ...opts });
   registry.add(() => socket.close());
   return await finishConnect(socket, node, tag, socket.io.engine);
 }

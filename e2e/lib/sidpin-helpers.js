@@ -2,6 +2,7 @@
 // Helpers of the sidpin end-to-end tests: start sidpin (quick start: -listen / -to) in front of chat
 // nodes, start the official Node socket.io servers (e2e/lib/node-chat-server.js) as children, and
 // socket.io-client v4 clients that record every error, with bounded waits everywhere.
+const { sourceOpts } = require('./source-addr');
 const http = require('node:http');
 const path = require('node:path');
 const { start, startCommand, freePort, runSync } = require('./procs');
@@ -134,7 +135,7 @@ function safeJSON(v) {
 // t.welcome resolves with the first "welcome"; t.messages is an Inbox of "message".
 function trackedV4(url, opts, label) {
   const { io } = require('socket.io-client');
-  const socket = io(url, { forceNew: true, reconnection: false, timeout: 10000, ...opts });
+  const socket = io(url, { forceNew: true, reconnection: false, timeout: 10000, ...sourceOpts(), ...opts });
   const t = {
     socket, label, errors: [], closing: false, upgradedTo: null, welcomeNode: null,
     messages: new Inbox(socket, 'message', label),

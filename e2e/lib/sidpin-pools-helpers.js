@@ -7,6 +7,7 @@
 // Engine.IO v4 polling session over node:http (every request's outcome classified: answered in full,
 // refused, reset before an answer, cut mid-answer, timed out), and a raw Engine.IO WebSocket session over
 // the `ws` package (the close code is recorded). Every wait and loop is bounded in count and time.
+const { sourceOpts } = require('./source-addr');
 const fs = require('node:fs');
 const http = require('node:http');
 const os = require('node:os');
@@ -248,7 +249,7 @@ class ChatClient {
   constructor(url, opts, label) {
     const { io } = require('socket.io-client');
     this.label = label;
-    this.socket = io(url, { forceNew: true, reconnection: true, timeout: 5000, ...opts });
+    this.socket = io(url, { forceNew: true, reconnection: true, timeout: 5000, ...sourceOpts(), ...opts });
     this.node = null; // node of the latest welcome
     this.nodes = []; // every welcome: {node, at}
     this.connects = []; // times of "connect"

@@ -17,7 +17,9 @@ const { waitProxying } = require('./sidpin-helpers');
 
 // configYAML is a sidpin config: the nodes in pool "chat", the store redis (addr, prefix, per-command
 // timeout) or memory, and an admin listener when adminPort is given (with admin.token_env when tokenEnv is).
-function configYAML({ listenPort, store, redisAddr, prefix, nodes, redisTimeout = '100ms', adminPort, tokenEnv }) {
+// behindFront: sidpin sees every client with the front's address (an L4 balancer without the PROXY
+// protocol), so the per-client limits are turned off, as the README tells operators in that case.
+function configYAML({ listenPort, store, redisAddr, prefix, nodes, redisTimeout = '100ms', adminPort, tokenEnv, behindFront = false }) {
   const lines = [`listen: 127.0.0.1:${listenPort}`];
   if (adminPort) {
     lines.push('admin:', `  listen: 127.0.0.1:${adminPort}`);
@@ -31,6 +33,7 @@ function configYAML({ listenPort, store, redisAddr, prefix, nodes, redisTimeout 
   }
   lines.push('pools:', '  - name: chat', '    nodes:');
   for (const n of nodes) lines.push(`      - {name: ${n.name}, url: "${n.url}"}`);
+  if (behindFront) lines.push('limits: {per_client: {max_connections: 0, handshake_rate: 0}}');
   lines.push('log: {level: info}');
   return `${lines.join('\n')}\n`;
 }

@@ -49,7 +49,7 @@ describe('two sidpin instances on one Redis pin table behind an alternating fron
   // and an alternating front over them.
   async function startPair(store) {
     const prefix = `${unique('sidpin-e2e-inst')}:`;
-    const cfg = writeConfig({ listenPort: await freePort(), store, redisAddr: redisAddr(), prefix, nodes });
+    const cfg = writeConfig({ listenPort: await freePort(), store, redisAddr: redisAddr(), prefix, nodes, behindFront: true });
     configs.push(cfg);
     const a = await startInstance(`A (${store})`, cfg.file);
     procs.push(a);

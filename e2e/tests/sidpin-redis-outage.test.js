@@ -84,7 +84,7 @@ describe('a 10 s Redis outage under two sidpin instances sharing their pin table
     redis = await ownRedis();
     await redis.start();
     prefix = `${unique('sidpin-e2e-outage')}:`;
-    cfg = writeConfig({ listenPort: await freePort(), store: 'redis', redisAddr: redis.addr, prefix, nodes });
+    cfg = writeConfig({ listenPort: await freePort(), store: 'redis', redisAddr: redis.addr, prefix, nodes, behindFront: true });
     A = await startInstance('A', cfg.file);
     B = await startInstance('B', cfg.file);
     front = await startAltFront({ backends: [A.url, B.url] });
