@@ -100,6 +100,7 @@ func TestShutdownLosesNoRequest(t *testing.T) {
 					continue
 				}
 				if conn == nil {
+					var err error
 					if conn, err = dialKept(addr); err != nil {
 						count(err, "dial")
 						continue
