@@ -32,6 +32,18 @@ ensure_chromium() { # Debian's Chromium, driven by playwright-core in e2e/tests/
   exit 1
 }
 
+ensure_haproxy() { # Debian's HAProxy, run as a child process by e2e/tests/sidpin-faults.test.js (never the service)
+  [ -x /usr/sbin/haproxy ] && return
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "haproxy is missing: installing Debian's haproxy (for the fault e2e tests)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
+    return
+  fi
+  echo "make test needs Debian's haproxy at /usr/sbin/haproxy (apt-get install haproxy); run as root to have it installed" >&2
+  exit 1
+}
+
 free_port() {
   node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
 }
@@ -109,6 +121,7 @@ go test -race -count=1 ./...
 echo "throwaway redis-server at $SIDPIN_TEST_REDIS has served $(redis_commands_processed "${SIDPIN_TEST_REDIS##*:}") commands from the Go tests"
 
 ensure_chromium
+ensure_haproxy
 log "e2e (npm packages from e2e/package-lock.json)"
 (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
 go build -o "$WORK_DIR/bin/" ./cmd/...

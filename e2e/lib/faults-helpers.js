@@ -150,7 +150,11 @@ const LOG_RE = /^CONN (\d+)\.(\d+) [^ ]+:(\d+) (\S+) (-?\d+)\/(-?\d+)\/(-?\d+) (
 // free loopback port, backend `chat` with the servers [{name, port}], health checks every 200 ms
 // (fall 2, rise 2), option redispatch, retries 3. It waits (≤ 5 s) until the frontend accepts and every
 // server is UP.
-async function startHaproxy({ servers, balance = 'roundrobin', label = 'haproxy' }) {
+//
+// check 'tcp' (default): a health check is a TCP connect to the server's port. check 'readyz': an HTTP check
+// `GET /readyz` on each server's checkPort (sidpin's admin listener), which answers 503 while sidpin
+// drains (timeouts.shutdown_delay) — the setup the README recommends for rolling restarts.
+async function startHaproxy({ servers, balance = 'roundrobin', label = 'haproxy', check = 'tcp' }) {
   requireHaproxy();
   const port = await freePort();
   const dir = tmpDir('haproxy');
@@ -178,7 +182,8 @@ async function startHaproxy({ servers, balance = 'roundrobin', label = 'haproxy'
     '  default_backend chat',
     'backend chat',
     `  balance ${balance}`,
-    ...servers.map((s) => `  server ${s.name} 127.0.0.1:${s.port} check inter 200ms fall 2 rise 2`),
+    ...(check === 'readyz' ? ['  option httpchk GET /readyz'] : []),
+    ...servers.map((s) => `  server ${s.name} 127.0.0.1:${s.port} check${check === 'readyz' ? ` port ${s.checkPort}` : ''} inter 200ms fall 2 rise 2`),
     '',
   ].join('\n');
   fs.writeFileSync(cfg, text);
@@ -187,7 +192,7 @@ async function startHaproxy({ servers, balance = 'roundrobin', label = 'haproxy'
   const connLog = path.join(dir, 'connections.log');
   const proc = new LineProc(label, HAPROXY, ['-f', cfg, '-db'], { keep: 400, stdoutFile: connLog });
   const hp = {
-    port, url: `http://127.0.0.1:${port}`, dir, sock, cfg, text, proc,
+    port, url: `http://127.0.0.1:${port}`, dir, sock, cfg, text, proc, check,
     states: [], // {at, server, state: 'UP'|'DOWN', text}
     conns: { total: 0, perServer: {}, retried: 0, redispatched: 0, abnormal: [], abnormalTotal: 0, byState: {} },
     byPort: new Map(), // client port -> last few log entries
@@ -265,7 +270,7 @@ async function startHaproxy({ servers, balance = 'roundrobin', label = 'haproxy'
     const deadline = Date.now() + ms;
     for (let i = 0; i < Math.ceil(ms / 50) + 1; i++) {
       try { last = await hp.serverStates(); } catch (e) { last = { error: e.message }; }
-      if (Object.entries(want).every(([k, v]) => String(last[k] || '').startsWith(v))) return { ok: true, at: Date.now(), states: last };
+      if (Object.entries(want).every(([k, v]) => last[k] === v)) return { ok: true, at: Date.now(), states: last };
       if (Date.now() >= deadline) break;
       await sleep(50);
     }
@@ -314,7 +319,9 @@ function haproxyAdmin(sock, cmd, ms = 2000) {
 // faultsConfigYAML is the config of one instance: pool "chat" with the nodes (http health checks), the
 // store redis (one address, or the sentinels with masterName), an admin listener, per-client limits off
 // (every client reaches sidpin from HAProxy's 127.0.0.1), and a shutdown grace.
-function faultsConfigYAML({ listenPort, adminPort, addrs, masterName = '', prefix, nodes, redisTimeout = '100ms', shutdownGrace = '15s', logLevel = 'debug' }) {
+function faultsConfigYAML({
+  listenPort, adminPort, addrs, masterName = '', prefix, nodes, redisTimeout = '100ms', shutdownGrace = '15s', shutdownDelay = '0s', logLevel = 'debug',
+}) {
   const lines = [
     `listen: 127.0.0.1:${listenPort}`,
     'admin:',
@@ -339,6 +346,7 @@ function faultsConfigYAML({ listenPort, adminPort, addrs, masterName = '', prefi
     '  per_client: {max_connections: 0, handshake_rate: 0}',
     'timeouts:',
     `  shutdown_grace: ${shutdownGrace}`,
+    `  shutdown_delay: ${shutdownDelay}`,
     `log: {level: ${logLevel}}`,
     '',
   );
@@ -731,7 +739,10 @@ class FaultClient {
     this.kind = kind;
     this.index = index;
     this.run = run;
-    this.label = `${kind === 'polling' ? 'p' : 'd'}#${index}`;
+    // An http.Agent with keepAlive (opts.agent) makes the polling requests share keep-alive connections, as
+    // a browser's do; socket.io-client's own default (agent: false) opens one connection per request.
+    this.keepAlive = Boolean(opts.agent && opts.agent.keepAlive);
+    this.label = `${kind === 'polling' ? (this.keepAlive ? 'k' : 'p') : 'd'}#${index}`;
     this.connects = []; // {at, sid, transport}
     this.disconnects = []; // {at, reason, detail, code, sid, transport}
     this.connectErrors = []; // {at, detail}
@@ -796,6 +807,15 @@ class FaultClient {
     try { return e && e.transport && e.transport.ws && e.transport.ws._socket ? e.transport.ws._socket.localPort : null; } catch { return null; }
   }
 
+  // stalledProbes are the probes that failed after the node's 3probe, once this client had begun to pause
+  // polling: engine.io-client (6.6.8, Socket._probe) then leaves polling paused and `upgrading` set, so
+  // the session sends and receives nothing until a heartbeat times out.
+  get stalledProbes() {
+    return this.upgrading.filter((u) => this.upgradeErrors.some((e) => e.sid === u.sid && e.at >= u.at) &&
+      !this.upgrades.some((x) => x.sid === u.sid && x.at >= u.at))
+      .map((u) => ({ ...u, error: this.upgradeErrors.find((e) => e.sid === u.sid && e.at >= u.at) }));
+  }
+
   get ready() {
     return this.socket.connected && this.welcomes.length > 0;
   }
@@ -822,12 +842,22 @@ class FaultClient {
   }
 }
 
-// openClients opens the clients and waits (≤ ms) until each is connected and welcomed (and, for the
-// default ones, upgraded to websocket when upgrade is true).
-async function openClients(url, { polling, defaults, run, upgrade = true, ms = 15000 }) {
+// openClients opens the clients, 10 every 100 ms (polling-only and default ones interleaved: clients
+// arrive over a second, not all in the same millisecond), and waits (≤ ms) until each is connected and
+// welcomed (and, for the default ones, upgraded to websocket when upgrade is true).
+// keepAlive more polling-only clients share keepAliveAgent (an http.Agent with keepAlive: true).
+async function openClients(url, { polling, defaults, run, upgrade = true, ms = 15000, keepAlive = 0, keepAliveAgent = null }) {
   const clients = [];
-  for (let i = 0; i < polling; i++) clients.push(new FaultClient(url, 'polling', i, run));
-  for (let i = 0; i < defaults; i++) clients.push(new FaultClient(url, 'default', i, run));
+  const specs = [];
+  for (let i = 0; i < Math.max(polling, defaults, keepAlive); i++) {
+    if (i < polling) specs.push(['polling', i, {}]);
+    if (i < defaults) specs.push(['default', i, {}]);
+    if (i < keepAlive) specs.push(['polling', i, { agent: keepAliveAgent }]);
+  }
+  for (let k = 0; k < specs.length; k++) {
+    clients.push(new FaultClient(url, specs[k][0], specs[k][1], run, specs[k][2]));
+    if (k % 10 === 9) await sleep(100);
+  }
   await waitUntil(() => clients.every((c) => c.ready && (!upgrade || c.kind === 'polling' || c.transportNow === 'websocket')), ms);
   return clients;
 }
@@ -866,6 +896,7 @@ class ChatLoad {
     if (!c.socket.connected) { this.skipped += 1; return null; }
     const m = { id: this.nextId++, client: c, sentAt: Date.now(), sid: c.sid, transport: c.transportNow, ackAt: null, ackErr: null, ...extra };
     this.messages.push(m);
+    (c.sent || (c.sent = [])).push(m);
     c.socket.timeout(5000).emit('sendMessage', { run: this.run, id: m.id, c: c.label }, (err) => {
       if (err) m.ackErr = err.message || String(err);
       else m.ackAt = Date.now();
@@ -884,6 +915,28 @@ class ChatLoad {
   async settle(ms = 6000) {
     await waitUntil(() => this.messages.every((m) => m.ackAt !== null || m.ackErr !== null), ms);
   }
+}
+
+// finalRound: every connected client sends one last message; resolves (≤ ms) with the clients that are
+// not connected, and those that did not receive every other connected client's last message.
+async function finalRound(clients, run, ms = 8000) {
+  const live = clients.filter((c) => c.socket.connected);
+  const ids = live.map((c, i) => `final-${i}`);
+  live.forEach((c, i) => c.socket.emit('sendMessage', { run, id: ids[i], c: c.label }));
+  const missingOf = (c) => ids.filter((id, i) => live[i] !== c && !c.received.has(id)).length;
+  await waitUntil(() => live.every((c) => missingOf(c) === 0), ms);
+  // A sender whose last message reached nobody (a stalled session) makes every other client miss one:
+  // name the senders, and count for the receivers only what the others did receive.
+  const silent = live.filter((c, i) => !live.some((o) => o !== c && o.received.has(ids[i])));
+  const heard = ids.filter((id, i) => !silent.includes(live[i]));
+  const missingHeard = (c) => heard.filter((id) => live[ids.indexOf(id)] !== c && !c.received.has(id)).length;
+  return {
+    live: live.length,
+    notConnected: clients.filter((c) => !c.socket.connected),
+    silent, // connected, but their last message reached no one
+    incomplete: live.filter((c) => missingHeard(c) > 0 || (silent.includes(c) && heard.length > 1 && heard.every((id) => !c.received.has(id))))
+      .map((c) => ({ c, missing: missingHeard(c) })),
+  };
 }
 
 // deliveryReport: an acked message m (sent at sentAt, acked at ackAt) must reach every OTHER client c
@@ -960,8 +1013,13 @@ const NODE_NAMES = ['node1', 'node2', 'node3'];
 // B (store redis, one config file each, fixed ports), and HAProxy in front of them; plus an HttpObserver
 // of HAProxy's port. Fields are set as they start, so rig.stop() stops whatever started, each process by
 // its own handle, even after a failure half-way.
-async function startRig({ tag, sentinelName = null }) {
-  const rig = { tag, nodes: [], clients: [], dir: tmpDir(tag), prefix: `${unique(`sidpin-faults-${tag}`)}:` };
+//
+// check: HAProxy's health check, 'tcp' or 'readyz' (GET /readyz on the admin port, with sidpin's
+// timeouts.shutdown_delay set to shutdownDelay); SIDPIN_FAULTS_CHECK=tcp|readyz overrides it.
+async function startRig({ tag, sentinelName = null, check = 'tcp', shutdownDelay = '1s' }) {
+  check = process.env.SIDPIN_FAULTS_CHECK || check;
+  if (!['tcp', 'readyz'].includes(check)) throw new Error(`SIDPIN_FAULTS_CHECK must be tcp or readyz, got ${JSON.stringify(check)}`);
+  const rig = { tag, check, nodes: [], clients: [], dir: tmpDir(tag), prefix: `${unique(`sidpin-faults-${tag}`)}:` };
   rig.stop = async () => {
     for (const c of rig.clients) { try { c.close(); } catch { /* closed */ } }
     if (rig.observer) rig.observer.close();
@@ -990,12 +1048,17 @@ async function startRig({ tag, sentinelName = null }) {
     // SIDPIN_FAULTS_REDIS_TIMEOUT overrides store.redis.read_timeout/write_timeout (default 100ms, sidpin's
     // own default), to tell apart what a loaded machine's slow Redis round trips cause.
     const redisTimeout = process.env.SIDPIN_FAULTS_REDIS_TIMEOUT || '100ms';
-    const common = { dir: rig.dir, addrs, masterName: sentinelName || '', prefix: rig.prefix, nodes: rig.nodes, redisTimeout };
+    const common = {
+      dir: rig.dir, addrs, masterName: sentinelName || '', prefix: rig.prefix, nodes: rig.nodes, redisTimeout,
+      shutdownDelay: check === 'readyz' ? shutdownDelay : '0s',
+    };
     rig.A = new Instance('A', { ...common, listenPort: await freePort(), adminPort: await freePort() });
     rig.B = new Instance('B', { ...common, listenPort: await freePort(), adminPort: await freePort() });
     await rig.A.start();
     await rig.B.start();
-    rig.hp = await startHaproxy({ servers: [{ name: 'A', port: rig.A.port }, { name: 'B', port: rig.B.port }] });
+    rig.hp = await startHaproxy({
+      check, servers: [{ name: 'A', port: rig.A.port, checkPort: rig.A.adminPort }, { name: 'B', port: rig.B.port, checkPort: rig.B.adminPort }],
+    });
     rig.observer = new HttpObserver(rig.hp.port);
   } catch (e) {
     await rig.stop();
@@ -1053,5 +1116,5 @@ function pct(s) {
 module.exports = {
   HAPROXY, requireHaproxy, tmpDir, unique, LineProc, tcpAccepts, startHaproxy, faultsConfigYAML, Instance, MetricsWatch,
   startRedisPlain, redisCommand, pairs, startSentinelSet, HttpObserver, FaultClient, openClients, ChatLoad, deliveryReport,
-  table, pct, summaryOf, sleep, waitUntil, errText, startRig, pinnedSids, relTo, NODE_NAMES, missingDiagnosis, loopDelay, loadAverage,
+  table, pct, summaryOf, sleep, waitUntil, errText, startRig, pinnedSids, relTo, NODE_NAMES, missingDiagnosis, loopDelay, loadAverage, finalRound,
 };
