@@ -74,17 +74,21 @@ type Engine struct {
 	// lingering holds sessions a client closed by POST while no GET was held, for the one GET it may
 	// have sent together with the close (see Session.owesNoopLocked).
 	lingering map[string]*Session
+	lingerFor time.Duration // how long a session lingers; guarded by mu
 	closed    bool
 }
 
-// lingerFor bounds how long a closed session waits for the GET sent together with its close: that GET
-// left the client at the same moment as the POST, so it comes within milliseconds.
-const lingerFor = time.Second
+// defaultLingerFor bounds how long a closed session waits for the GET sent together with its close.
+// That GET left the client with the POST, so it normally comes within milliseconds; the margin covers a
+// loaded machine and a lost SYN (retransmitted after 1 s, then 2 s more). Until then the sid answers one
+// GET with a noop instead of a 400, both of which end a closing client's poll.
+const defaultLingerFor = 5 * time.Second
 
 // NewEngine returns an endpoint serving cfg.Path with handler on top.
 func NewEngine(cfg EngineConfig, handler EngineHandler) *Engine {
 	cfg.setDefaults()
-	e := &Engine{cfg: cfg, handler: handler, sessions: map[string]*Session{}, lingering: map[string]*Session{}}
+	e := &Engine{cfg: cfg, handler: handler, sessions: map[string]*Session{}, lingering: map[string]*Session{},
+		lingerFor: defaultLingerFor}
 	e.upgrader = websocket.FastHTTPUpgrader{
 		ReadBufferSize:  4096,
 		WriteBufferSize: 4096,
@@ -134,19 +138,17 @@ func (e *Engine) register(s *Session) bool {
 	return true
 }
 
-func (e *Engine) unregister(s *Session) {
+// unregister forgets a closed session. With linger, lookupLingering still finds it for lingerFor, or
+// until a GET takes its last answer (forget); both maps change under one lock, so that a request never
+// finds the session in neither.
+func (e *Engine) unregister(s *Session, linger bool) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	delete(e.sessions, s.id)
-	e.mu.Unlock()
-}
-
-// linger keeps a closed session findable by lookupLingering for lingerFor, or until a GET takes its
-// last answer (forget).
-func (e *Engine) linger(s *Session) {
-	e.mu.Lock()
-	e.lingering[s.id] = s
-	e.mu.Unlock()
-	time.AfterFunc(lingerFor, func() { e.forget(s) })
+	if linger {
+		e.lingering[s.id] = s
+		time.AfterFunc(e.lingerFor, func() { e.forget(s) })
+	}
 }
 
 func (e *Engine) forget(s *Session) {

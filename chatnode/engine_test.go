@@ -80,7 +80,7 @@ func TestPollingEcho(t *testing.T) {
 		{"v3 non-ascii lengths count UTF-16 units", "3", "2:4€3:4😀"},
 		{"v3 base64 binary (b64 session)", "3", "6:4hello10:b4AQIDBA=="},
 	}
-	n := conformanceNode(t)
+	n := echoNode(t)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, url := handshake(t, n.base, "/engine.io/", c.eio+"&b64=1")
@@ -95,7 +95,7 @@ func TestPollingEcho(t *testing.T) {
 }
 
 func TestPollingV3BinaryPayload(t *testing.T) {
-	n := conformanceNode(t)
+	n := echoNode(t)
 	_, url := handshake(t, n.base, "/engine.io/", "3")
 	xhr2 := "\x00\x06\xff4hello\x01\x05\xff\x04\x01\x02\x03\x04"
 	if r := do(t, "POST", url, "application/octet-stream", xhr2); r.status != 200 || r.body != "ok" {
@@ -108,7 +108,7 @@ func TestPollingV3BinaryPayload(t *testing.T) {
 }
 
 func TestJSONP(t *testing.T) {
-	n := conformanceNode(t)
+	n := echoNode(t)
 	r := get(t, n.base+"/engine.io/?EIO=3&transport=polling&j=0")
 	if !strings.HasPrefix(r.body, `___eio[0]("`) || !strings.HasSuffix(r.body, `");`) {
 		t.Fatalf("handshake not wrapped: %q", r.body)
@@ -201,8 +201,10 @@ func waitFor(t *testing.T, cond func() bool) {
 
 func TestPollingHeartbeat(t *testing.T) {
 	n := conformanceNode(t)
+	// The suite's 300 ms ping, but a pingTimeout that a loaded machine cannot miss between GET and POST.
+	pings := startNode(t, NodeConfig{Conformance: true, AllowEIO3: true, PingInterval: 300 * time.Millisecond, PingTimeout: 2 * time.Second})
 	t.Run("v4 server pings", func(t *testing.T) {
-		_, url := handshake(t, n.base, "/engine.io/", "4")
+		_, url := handshake(t, pings.base, "/engine.io/", "4")
 		for i := 0; i < 3; i++ {
 			if r := get(t, url); r.body != "2" {
 				t.Fatalf("GET %d: %q", i, r.body)
@@ -213,7 +215,7 @@ func TestPollingHeartbeat(t *testing.T) {
 		}
 	})
 	t.Run("v3 client pings", func(t *testing.T) {
-		_, url := handshake(t, n.base, "/engine.io/", "3")
+		_, url := handshake(t, pings.base, "/engine.io/", "3")
 		for i := 0; i < 3; i++ {
 			if r := post(t, url, "1:2"); r.body != "ok" {
 				t.Fatalf("POST ping: %q", r.body)
@@ -224,8 +226,13 @@ func TestPollingHeartbeat(t *testing.T) {
 		}
 	})
 	t.Run("v4 ping timeout", func(t *testing.T) {
-		_, url := handshake(t, n.base, "/engine.io/", "4")
-		time.Sleep(550 * time.Millisecond)
+		start := time.Now()
+		sid, url := handshake(t, n.base, "/engine.io/", "4")
+		// Wait for the close rather than sleeping 500 ms exactly: timers run late on a loaded machine.
+		waitFor(t, func() bool { return n.echo.lookup(sid) == nil })
+		if d := time.Since(start); d < 500*time.Millisecond {
+			t.Fatalf("session closed after %s, before pingInterval+pingTimeout", d)
+		}
 		if r := get(t, url); r.status != 400 {
 			t.Fatalf("session survived the ping timeout: %d %q", r.status, r.body)
 		}
@@ -240,7 +247,7 @@ func TestPollingHeartbeat(t *testing.T) {
 }
 
 func TestPollingClose(t *testing.T) {
-	n := conformanceNode(t)
+	n := echoNode(t)
 	_, url := handshake(t, n.base, "/engine.io/", "4")
 	held := make(chan reply, 1)
 	go func() { held <- get(t, url) }()
@@ -275,7 +282,9 @@ func TestWebSocketDirect(t *testing.T) {
 		}
 	})
 	t.Run("heartbeat", func(t *testing.T) {
-		c := dialWS(t, url)
+		// The suite's 300 ms ping, with a pingTimeout a loaded machine cannot miss.
+		pings := startNode(t, NodeConfig{Conformance: true, PingInterval: 300 * time.Millisecond, PingTimeout: 2 * time.Second})
+		c := dialWS(t, wsURL(pings.base)+"/engine.io/?EIO=4&transport=websocket")
 		readFrame(t, c)
 		for i := 0; i < 3; i++ {
 			expectText(t, c, "2")
@@ -404,7 +413,7 @@ func TestSlowClientIsDisconnected(t *testing.T) {
 }
 
 func TestManyConcurrentSessions(t *testing.T) {
-	n := conformanceNode(t)
+	n := echoNode(t) // with the suite's 300 ms heartbeat, a loaded machine times out some of the 50
 	var wg sync.WaitGroup
 	for i := 0; i < 50; i++ {
 		wg.Add(1)

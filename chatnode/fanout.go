@@ -163,22 +163,31 @@ func (f *RedisFanout) subscribeAndReceive(ctx context.Context, tried func(), del
 
 // subscribe opens a subscription and waits for Redis to confirm it.
 func (f *RedisFanout) subscribe(ctx context.Context) (*redis.PubSub, error) {
-	ps := f.client.Subscribe(ctx, f.channel) // connects lazily; an error shows in the Receive below
+	ps := f.client.Subscribe(ctx) // no channel yet, so no connection: a dial error shows in confirm
 	if !f.track(ps) {
 		_ = ps.Close()
 		return nil, context.Canceled
 	}
-	msg, err := ps.ReceiveTimeout(ctx, subscribeTimeout)
-	if err == nil {
-		if _, ok := msg.(*redis.Subscription); !ok {
-			err = fmt.Errorf("unexpected %T instead of the confirmation", msg)
-		}
-	}
-	if err != nil {
+	if err := confirmSubscribe(ctx, ps, f.channel); err != nil {
 		_ = ps.Close()
 		return nil, fmt.Errorf("subscribe to redis channel %q: %w", f.channel, err)
 	}
 	return ps, nil
+}
+
+// confirmSubscribe sends SUBSCRIBE and waits for Redis's confirmation.
+func confirmSubscribe(ctx context.Context, ps *redis.PubSub, channel string) error {
+	if err := ps.Subscribe(ctx, channel); err != nil {
+		return err
+	}
+	msg, err := ps.ReceiveTimeout(ctx, subscribeTimeout)
+	if err != nil {
+		return err
+	}
+	if _, ok := msg.(*redis.Subscription); !ok {
+		return fmt.Errorf("got %T instead of the confirmation", msg)
+	}
+	return nil
 }
 
 // track makes ps the subscription Close closes; false when Close has already run.

@@ -169,17 +169,15 @@ func (s *Session) closeLocked(reason string, byClient bool) {
 	}
 	// Unregister now (lock order: session, then engine) so no later request finds a closed session,
 	// except the GET owed a noop (see owesNoopLocked).
-	s.engine.unregister(s)
-	if byClient && s.owesNoopLocked() {
-		s.engine.linger(s)
-	}
+	s.engine.unregister(s, byClient && s.owesNoopLocked())
 	go s.finish(reason)
 }
 
 // owesNoopLocked tells whether a client's close leaves a GET unanswered that the client may have sent
-// together with the close. Node reads a POST's body an event-loop turn after its headers, so a GET sent
-// alongside is always pending by the time Node acts on the close, and gets the noop. Here the two run in
-// parallel and the GET may come second: the session then lingers for that one GET (Engine.linger).
+// together with the close. A client sending both at once (the official suite's Promise.all) sends the
+// GET first, on its pooled connection, and Node handles requests one at a time in arrival order: the GET
+// is held when Node reads the close, and gets the noop. Here requests run in parallel and the POST may
+// be handled first: the session then lingers for that one GET (Engine.unregister), which gets the same noop.
 // Over WebSocket there is no GET to answer.
 func (s *Session) owesNoopLocked() bool {
 	return s.transport == transportPolling && !s.getWaiting

@@ -34,7 +34,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:3101", "address to listen on")
 	name := fs.String("name", "", "node name shown to clients (default: the listen address)")
-	redisAddr := fs.String("redis", "", "Redis host:port for the chat fan-out between nodes (empty: this node works alone)")
+	redisAddr := fs.String("redis", "", "Redis host:port for the chat fan-out between nodes (empty: this node works alone; while Redis is down the node serves its own clients and keeps retrying)")
 	channel := fs.String("redis-channel", "sidpin:chat", "Redis pub/sub channel of the chat fan-out")
 	peers := fs.String("peers", "", "without Redis: comma-separated base URLs of the other nodes, which get this node's broadcasts by HTTP (for the demo)")
 	path := fs.String("path", "/socket.io/", "Socket.IO path")
