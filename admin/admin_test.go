@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/sidpin/sidpin/admin"
 	"github.com/sidpin/sidpin/affinity"
 	"github.com/sidpin/sidpin/configs"
@@ -177,5 +179,34 @@ func TestNodesAndDrain(t *testing.T) {
 	}
 	if status, _ := call(t, "POST", f.base+"/api/nodes/default/nodeX/drain", ""); status != 404 {
 		t.Fatalf("drain of an unknown node: %d", status)
+	}
+}
+
+// TestReadyzIgnoresThePinTable: with Redis unreachable sidpin still serves (its cache, the
+// write-behind), so /readyz stays 200 and says so in pin_table: a check that failed with Redis would
+// take every instance out of a balancer at once during a Sentinel failover.
+func TestReadyzIgnoresThePinTable(t *testing.T) {
+	dead := listenT(t)
+	addr := dead.Addr().String()
+	dead.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialerRetries: 1, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { rdb.Close() })
+	store := affinity.NewRedisStore(rdb, affinity.RedisOptions{Prefix: "readyz:", OpTimeout: 100 * time.Millisecond})
+	t.Cleanup(func() { store.Close() })
+	cfg, err := configs.QuickStart("127.0.0.1:0", []string{"http://127.0.0.1:1"}, "/socket.io/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := proxy.New(cfg, store, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := admin.New(p, store, "tok", quiet)
+	ln := listenT(t)
+	go s.Serve(ln)
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	status, body := call(t, "GET", "http://"+ln.Addr().String()+"/readyz", "")
+	if status != 200 || !strings.Contains(body, `"pin_table": "unavailable"`) {
+		t.Fatalf("/readyz with Redis down: %d %q", status, body)
 	}
 }

@@ -114,9 +114,10 @@ func (s *Server) kickPin(ctx *fasthttp.RequestCtx, sid string) {
 	}
 }
 
-// ready answers 200 while sidpin takes new connections and its pin table answers; 503 once it is
-// shutting down ("draining": a balancer should send new connections elsewhere) or when the pin table
-// does not answer.
+// ready answers 503 "draining" once sidpin is shutting down, else 200 "ready": the one thing a
+// balancer must act on. The pin table's health is reported beside it but never makes it 503: sidpin
+// keeps serving through a Redis outage (its cache, the write-behind), and a check that failed with
+// Redis would take every instance out of the balancer at once during a Sentinel failover.
 func (s *Server) ready(ctx *fasthttp.RequestCtx) {
 	if s.proxy.Draining() {
 		writeJSON(ctx, fasthttp.StatusServiceUnavailable, map[string]string{"status": "draining"})
@@ -124,9 +125,9 @@ func (s *Server) ready(ctx *fasthttp.RequestCtx) {
 	}
 	sctx, cancel := s.requestContext(time.Second)
 	defer cancel()
+	table := "ok"
 	if err := s.store.Ping(sctx); err != nil {
-		writeJSON(ctx, fasthttp.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "pin table does not answer: " + err.Error()})
-		return
+		table = "unavailable"
 	}
-	writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ready"})
+	writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ready", "pin_table": table})
 }

@@ -210,3 +210,37 @@ func FuzzReadFrame(f *testing.F) {
 		}
 	})
 }
+
+// TestShutdownLetsAProbeFinish: a shutdown that comes between the node's "3probe" and the client's
+// "5" lets the "5" through (the session moves to the WebSocket), then closes with 1001. Closing the
+// probe in between left engine.io-client's session frozen (polling paused, upgrade half done).
+func TestShutdownLetsAProbeFinish(t *testing.T) {
+	node := newRecordingNode(t, []byte{0x81, 6, '3', 'p', 'r', 'o', 'b', 'e'})
+	upgraded := make(chan struct{})
+	addr, relay := routedFront(t, Options{}, func(string) string { return node.addr },
+		func() Hooks { return Hooks{OnUpgrade: func() { close(upgraded) }} })
+	c := dialRaw(t, addr, "/ws")
+	c.Write(maskedText("2probe"))
+	f, err := readFrame(c.br, new(frameBuf), 100)
+	if err != nil || string(f.payload) != "3probe" {
+		t.Fatalf("3probe: %q %v", f.payload, err)
+	}
+	done := make(chan struct{})
+	go func() { relay.Shutdown(); close(done) }()
+	time.Sleep(100 * time.Millisecond) // the client pauses its polling, as engine.io-client does
+	c.Write(maskedText("5"))
+	select {
+	case <-upgraded:
+	case <-time.After(3 * time.Second):
+		t.Fatal(`the "5" sent after the shutdown began did not upgrade: the probe was cut`)
+	}
+	if rest := c.rest(t); !bytes.Equal(rest, closeGoingAway) {
+		t.Fatalf("after the upgrade the client read %q, want close 1001", rest)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown did not return")
+	}
+	node.waitReceived(t, len(maskedText("2probe"))+len(maskedText("5")))
+}

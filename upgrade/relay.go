@@ -308,14 +308,24 @@ func (r *Relay) Close() {
 
 // Shutdown ends every open tunnel as a server going away and stops the relay: the client reads a
 // close frame with status 1001, the node a masked one (each only if its stream is between two
-// frames), then both sockets end. It returns once every tunnel finished (OnClose ran), or a little
-// after closeWait if some did not.
+// frames), then both sockets end. A probe still waiting for the client's "5" gets it first (up to
+// probeShutdownWait): engine.io-client leaves a session frozen when its probe closes between "3probe"
+// and "5". It returns once every tunnel finished (OnClose ran), or a little after closeWait (plus that
+// wait) if some did not.
 func (r *Relay) Shutdown() {
+	wait := closeWait + 250*time.Millisecond
 	for _, t := range r.stopAndList() {
-		t.goAway(true)
+		if t.isProbing() {
+			wait = closeWait + 250*time.Millisecond + probeShutdownWait
+		}
+		t.shutDown()
 	}
-	r.waitEmpty(time.Now().Add(closeWait + 250*time.Millisecond))
+	r.waitEmpty(time.Now().Add(wait))
 }
+
+// probeShutdownWait bounds how long a shutdown lets a probe wait for its "5", which engine.io-client
+// sends as soon as its poll in flight returns (the node answers it at once with a noop on "2probe").
+const probeShutdownWait = time.Second
 
 // CloseTarget ends the tunnels to the node at addr (gone or removed): their clients read a close
 // frame with status 1001 (when between two frames) and both sockets end, at most closeWait later.

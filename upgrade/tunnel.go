@@ -33,6 +33,10 @@ type tunnel struct {
 	mu    sync.Mutex  // orders goAway with the hand-over to the event loop
 	going bool        // goAway ran: the tunnel is not handed over any more
 	loop  *loopTunnel // set once the event loop owns both sockets
+	// probing: a probe waits for the client's "5". A shutdown then waits for it too (awayAfterProbe):
+	// engine.io-client freezes a session whose probe closes between "3probe" and "5".
+	probing        bool
+	awayAfterProbe bool
 
 	nodeEOF   atomic.Bool  // the node ended its stream (not merely a stopped copy)
 	active    atomic.Int64 // unix nanos of the last bytes moved either way, for the idle timeout
@@ -47,7 +51,8 @@ type tunnel struct {
 type handOffer interface{ HandOff() (release func()) }
 
 func newTunnel(r *Relay, target string, client, node net.Conn, nodeR *bufio.Reader, hooks Hooks) *tunnel {
-	t := &tunnel{relay: r, target: target, client: client, node: node, nodeR: nodeR, hooks: hooks}
+	t := &tunnel{relay: r, target: target, client: client, node: node, nodeR: nodeR, hooks: hooks,
+		probing: hooks.OnUpgrade != nil}
 	t.toClient.dst = t.clientRaw() // writes skip fasthttp's wrapper; only its reads are buffered
 	t.toNode.dst = node
 	t.toClient.sent, t.toNode.sent = &r.bytes.toClient, &r.bytes.toNode
@@ -96,8 +101,17 @@ func (t *tunnel) start(head []byte) bool {
 func (t *tunnel) runProbe() {
 	stopped := make(chan struct{})
 	go func() { t.copyNodeToClient(); close(stopped) }()
-	if !t.watchUpgrade() {
+	upgraded := t.watchUpgrade()
+	away := t.probeDecided()
+	if !upgraded {
 		t.endFlow(&t.toNode)
+		t.waitOther(stopped)
+		t.finish()
+		return
+	}
+	if away { // the relay shut down while the probe waited: now that "5" passed, go away with 1001
+		t.goAway(true)
+		t.copyClientToNode()
 		t.waitOther(stopped)
 		t.finish()
 		return
@@ -117,6 +131,39 @@ func (t *tunnel) runProbe() {
 	t.copyClientToNode()
 	t.waitOther(stopped)
 	t.finish()
+}
+
+// probeDecided ends the probe's wait and says whether a shutdown came meanwhile.
+func (t *tunnel) probeDecided() (away bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.probing = false
+	return t.awayAfterProbe
+}
+
+// shutDown ends the tunnel as the relay shuts down; a probe still waiting for its "5" goes on for up
+// to probeShutdownWait: it goes away once the "5" passed, or when that wait ends without it.
+func (t *tunnel) shutDown() {
+	t.mu.Lock()
+	if t.probing {
+		t.awayAfterProbe = true
+		t.mu.Unlock()
+		time.AfterFunc(probeShutdownWait, func() {
+			if t.isProbing() {
+				t.goAway(true)
+			}
+		})
+		return
+	}
+	t.mu.Unlock()
+	t.goAway(true)
+}
+
+// isProbing reports whether the tunnel is a probe still waiting for its "5".
+func (t *tunnel) isProbing() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.probing
 }
 
 func (t *tunnel) waitOther(done <-chan struct{}) {

@@ -18,9 +18,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 
 	"github.com/sidpin/sidpin/chatnode"
+	"github.com/sidpin/sidpin/internal/redislog"
 )
 
 var version = "dev"
@@ -60,7 +60,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	redis.SetLogger(redisLog{log})
+	redislog.Use(log)
 
 	cfg := chatnode.NodeConfig{
 		Name: *name, SocketIOPath: *path, PingInterval: *pingInterval, PingTimeout: *pingTimeout,
@@ -133,8 +133,3 @@ func serve(cfg chatnode.NodeConfig, listen string, log *slog.Logger) int {
 
 // redisLog sends go-redis's own messages (a line per failed dial, among others) to slog at debug level:
 // the chat fan-out reports Redis outages itself, at a bounded rate.
-type redisLog struct{ log *slog.Logger }
-
-func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
-	l.log.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
-}

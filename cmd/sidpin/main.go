@@ -24,6 +24,7 @@ import (
 	"github.com/sidpin/sidpin/admin"
 	"github.com/sidpin/sidpin/affinity"
 	"github.com/sidpin/sidpin/clientlimits"
+	"github.com/sidpin/sidpin/internal/redislog"
 	"github.com/sidpin/sidpin/configs"
 	"github.com/sidpin/sidpin/proxy"
 )
@@ -133,6 +134,7 @@ func newStore(ctx context.Context, cfg *configs.Config, log *slog.Logger) (affin
 		return s, nil, func() {}, err
 	}
 	rc := cfg.Store.Redis
+	redislog.Use(log)
 	rdb := redis.NewUniversalClient(&redis.UniversalOptions{
 		Addrs: rc.Addrs, MasterName: rc.MasterName, IsClusterMode: rc.Cluster,
 		Username: rc.Username, Password: os.Getenv(rc.PasswordEnv), DB: rc.DB,
