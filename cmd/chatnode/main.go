@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-
 	"github.com/sidpin/sidpin/chatnode"
 	"github.com/sidpin/sidpin/internal/redislog"
 )

@@ -24,8 +24,8 @@ import (
 	"github.com/sidpin/sidpin/admin"
 	"github.com/sidpin/sidpin/affinity"
 	"github.com/sidpin/sidpin/clientlimits"
-	"github.com/sidpin/sidpin/internal/redislog"
 	"github.com/sidpin/sidpin/configs"
+	"github.com/sidpin/sidpin/internal/redislog"
 	"github.com/sidpin/sidpin/proxy"
 )
 
