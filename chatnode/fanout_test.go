@@ -1,30 +1,29 @@
 package chatnode
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sidpin/sidpin/internal/testlog"
+	"github.com/sidpin/sidpin/internal/testredis"
 )
 
 // TestChatWhileRedisIsDown: a node whose Redis is down starts, is healthy, and serves chat among its
 // own clients; once Redis comes up, messages cross between nodes without a restart. Before the fix
 // NewNode refused to start ("connection refused").
 func TestChatWhileRedisIsDown(t *testing.T) {
-	port := freePort(t)
+	port := testredis.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	logA, logB := &syncBuffer{}, &syncBuffer{}
+	logA, logB := &testlog.Buffer{}, &testlog.Buffer{}
 	a := startNode(t, redisNodeConfig("node-a", addr, t.Name(), logA))
 	b := startNode(t, redisNodeConfig("node-b", addr, t.Name(), logB))
 
@@ -42,15 +41,15 @@ func TestChatWhileRedisIsDown(t *testing.T) {
 		t.Fatal("no ack for sendMessage while redis is down")
 	}
 
-	startRedisServer(t, port)
+	testredis.StartOn(t, port)
 	crossWithin(t, alice, bobIn, 15*time.Second)
 	crossWithin(t, bob, aliceIn, 15*time.Second)
-	for name, logs := range map[string]*syncBuffer{"node-a": logA, "node-b": logB} {
+	for name, logs := range map[string]*testlog.Buffer{"node-a": logA, "node-b": logB} {
 		// At most one line per 5 s of outage, then one when the fan-out connects.
-		if n := logs.count("redis unreachable"); n < 1 || n > 2 {
+		if n := strings.Count(logs.String(), "redis unreachable"); n < 1 || n > 2 {
 			t.Errorf("%s logged %d redis failures:\n%s", name, n, logs)
 		}
-		if n := logs.count("subscribed to redis again"); n != 1 {
+		if n := strings.Count(logs.String(), "subscribed to redis again"); n != 1 {
 			t.Errorf("%s logged %d reconnections:\n%s", name, n, logs)
 		}
 	}
@@ -59,16 +58,16 @@ func TestChatWhileRedisIsDown(t *testing.T) {
 // TestChatSurvivesRedisRestart: Redis dying does not stop a node's own chat, and the fan-out comes back
 // when Redis does.
 func TestChatSurvivesRedisRestart(t *testing.T) {
-	port := freePort(t)
+	port := testredis.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	redisServer := startRedisServer(t, port)
+	redisServer := testredis.StartOn(t, port)
 	a := startNode(t, redisNodeConfig("node-a", addr, t.Name(), nil))
 	b := startNode(t, redisNodeConfig("node-b", addr, t.Name(), nil))
 	alice, bob := joinChat(t, a), joinChat(t, b)
 	aliceIn, bobIn := inbox(alice), inbox(bob)
 	crossWithin(t, alice, bobIn, 5*time.Second)
 
-	stopRedisServer(redisServer)
+	redisServer.Stop()
 	carol := joinChat(t, a)
 	carolIn := inbox(carol)
 	sendText(t, alice.ws, `429["sendMessage","redis is gone"]`)
@@ -82,13 +81,13 @@ func TestChatSurvivesRedisRestart(t *testing.T) {
 		t.Fatalf("/healthz after redis died: %d %q", r.status, r.body)
 	}
 
-	startRedisServer(t, port)
+	testredis.StartOn(t, port)
 	crossWithin(t, alice, bobIn, 15*time.Second)
 	crossWithin(t, bob, aliceIn, 15*time.Second)
 }
 
 func TestFanoutCloseWhileRedisIsDown(t *testing.T) {
-	client := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), DialerRetries: 1})
+	client := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", testredis.FreePort(t)), DialerRetries: 1})
 	defer client.Close()
 	f := StartRedisFanout(context.Background(), client, "ch", NewChat("n"), slog.New(slog.DiscardHandler))
 	if f.subscribed.Load() {
@@ -137,7 +136,7 @@ func TestFailureLog(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			var out syncBuffer
+			var out testlog.Buffer
 			l := newFailureLog(slog.New(slog.NewTextHandler(&out, nil)), "it failed", 5*time.Second)
 			start := time.Now()
 			for i, s := range c.steps {
@@ -146,13 +145,13 @@ func TestFailureLog(t *testing.T) {
 				} else {
 					l.failed(errors.New("boom"), start.Add(s.at))
 				}
-				if got := out.count("it failed"); got != s.lines {
+				if got := strings.Count(out.String(), "it failed"); got != s.lines {
 					t.Fatalf("after step %d: %d lines, want %d:\n%s", i, got, s.lines, &out)
 				}
 			}
 		})
 	}
-	var out syncBuffer
+	var out testlog.Buffer
 	l := newFailureLog(slog.New(slog.NewTextHandler(&out, nil)), "it failed", 5*time.Second)
 	start := time.Now()
 	l.failed(errors.New("boom"), start)
@@ -166,7 +165,7 @@ func TestFailureLog(t *testing.T) {
 	}
 }
 
-func redisNodeConfig(name, addr, channel string, logs *syncBuffer) NodeConfig {
+func redisNodeConfig(name, addr, channel string, logs *testlog.Buffer) NodeConfig {
 	cfg := NodeConfig{Name: name, RedisAddr: addr, RedisChannel: channel}
 	if logs != nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
@@ -257,70 +256,3 @@ func messageText(frame string) (string, bool) {
 	}
 	return text, true
 }
-
-// freePort returns a loopback port that nothing listens on (as internal/testredis finds them).
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// startRedisServer runs a throwaway redis-server on port until the test ends; it is stopped by its
-// own process handle.
-func startRedisServer(t *testing.T, port int) *exec.Cmd {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Fatalf("redis-server is needed for this test (Debian: apt-get install redis-server): %v", err)
-	}
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
-	}
-	t.Cleanup(func() { stopRedisServer(cmd) })
-	waitForRedis(t, fmt.Sprintf("127.0.0.1:%d", port))
-	return cmd
-}
-
-func stopRedisServer(cmd *exec.Cmd) {
-	if cmd.ProcessState == nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	}
-}
-
-func waitForRedis(t *testing.T, addr string) {
-	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialerRetries: 1})
-	defer c.Close()
-	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		if c.Ping(context.Background()).Err() == nil {
-			return
-		}
-	}
-	t.Fatalf("redis-server at %s does not answer", addr)
-}
-
-// syncBuffer is a log destination that tests read while nodes write to it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) count(substr string) int { return strings.Count(b.String(), substr) }

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sidpin/sidpin/internal/testredis"
 )
 
 // BenchmarkAcceptClose is the accounting of one connection: key, count, wrapper, release (no
@@ -39,7 +41,7 @@ func BenchmarkAllowHandshakeLocal(b *testing.B) {
 
 // BenchmarkAllowHandshakeShared is one handshake decision on Redis's buckets (a loopback round trip).
 func BenchmarkAllowHandshakeShared(b *testing.B) {
-	rdb := newClient(b, startRedis(b).addr)
+	rdb := newClient(b, testredis.Start(b).Addr)
 	s := NewShared(rdb, "bench:", "A")
 	s.opTimeout = time.Second // measure the round trip, not this VM's scheduling hiccups
 	l := New(limits(0, 1e6, 1_000_000), s, nil)
@@ -72,7 +74,7 @@ func benchHandshakes(b *testing.B, l *Limiter) {
 // BenchmarkExchange is one exchange of maxBatch (2000) addresses' connection counts with Redis (the most one
 // sync period sends).
 func BenchmarkExchange(b *testing.B) {
-	rdb := newClient(b, startRedis(b).addr)
+	rdb := newClient(b, testredis.Start(b).Addr)
 	s := NewShared(rdb, "bench:", "A")
 	items := make([]syncItem, s.maxBatch)
 	for i := range items {

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/sidpin/sidpin/internal/testredis"
 )
 
 // boundSlack is the 50 ms round-trip bound plus what a loaded 2-core machine under -race adds;
@@ -108,7 +110,7 @@ func takeShared(t *testing.T, a, b *Limiter, k netip.Addr, burst int) {
 
 // TestSharedHandshakeBucket: two instances on one Redis draw from one bucket per address.
 func TestSharedHandshakeBucket(t *testing.T) {
-	rdb := newClient(t, startRedis(t).addr)
+	rdb := newClient(t, testredis.Start(t).Addr)
 	a := New(limits(0, 1, 6), NewShared(rdb, "test:", "A"), nil)
 	b := New(limits(0, 1, 6), NewShared(rdb, "test:", "B"), nil)
 	defer a.Close()
@@ -127,8 +129,8 @@ func TestSharedHandshakeBucket(t *testing.T) {
 // TestHandshakeRedisStopped: Redis dies midway; every answer still comes within the bound from
 // this instance's bucket, which remembers what it already took through Redis; fallbacks are counted.
 func TestHandshakeRedisStopped(t *testing.T) {
-	srv := startRedis(t)
-	l := New(limits(0, 1, 5), NewShared(newClient(t, srv.addr), "test:", "A"), nil)
+	srv := testredis.Start(t)
+	l := New(limits(0, 1, 5), NewShared(newClient(t, srv.Addr), "test:", "A"), nil)
 	defer l.Close()
 	k := addr("203.0.113.9")
 	for range 3 {
@@ -136,7 +138,7 @@ func TestHandshakeRedisStopped(t *testing.T) {
 			t.Fatal("handshake refused with Redis up")
 		}
 	}
-	srv.stop()
+	srv.Stop()
 	got := make([]bool, 4)
 	for i := range got {
 		start := time.Now()

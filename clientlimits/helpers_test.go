@@ -1,13 +1,10 @@
 package clientlimits
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/netip"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,61 +23,12 @@ func limits(maxConns int, rate float64, burst int) configs.Limits {
 }
 
 // redisServer is a throwaway redis-server of one test, killed by its own process handle.
-type redisServer struct {
-	addr string
-	cmd  *exec.Cmd
-}
-
-// startRedis starts redis-server on a free loopback port for this test only; a test that stops
-// Redis midway needs its own.
-func startRedis(tb testing.TB) *redisServer {
-	tb.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		tb.Fatalf("redis-server is needed (Debian: apt-get install redis-server): %v", err)
-	}
-	port := freePort(tb)
-	dir := tb.TempDir()
-	cmd := exec.Command("redis-server", "--port", fmt.Sprint(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", dir+"/log")
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start redis-server: %v", err)
-	}
-	s := &redisServer{addr: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd}
-	tb.Cleanup(s.stop)
-	c := newClient(tb, s.addr)
-	for end := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if c.Ping(context.Background()).Err() == nil {
-			return s
-		}
-		if time.Now().After(end) {
-			tb.Fatalf("redis-server at %s does not answer", s.addr)
-		}
-	}
-}
-
-// stop kills the server (once; later calls do nothing).
-func (s *redisServer) stop() {
-	if s.cmd.ProcessState == nil {
-		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
-	}
-}
-
 // newClient is a client configured as cmd/sidpin configures its own: no retries, contexts bound calls.
 func newClient(tb testing.TB, addr string) *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, ContextTimeoutEnabled: true,
 		DialTimeout: 200 * time.Millisecond, ReadTimeout: time.Second, WriteTimeout: time.Second})
 	tb.Cleanup(func() { c.Close() })
 	return c
-}
-
-func freePort(tb testing.TB) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // fastShared is a Shared with short periods, so that tests of the exchange take a fraction of a second.

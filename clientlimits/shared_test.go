@@ -51,7 +51,7 @@ func TestSharedConnectionCap(t *testing.T) {
 
 func testSharedCap(t *testing.T, capN int) {
 	const src = "127.0.0.5"
-	rdb := newClient(t, startRedis(t).addr)
+	rdb := newClient(t, testredis.Start(t).Addr)
 	a, b := newInstance(t, rdb, "A", capN), newInstance(t, rdb, "B", capN)
 
 	heldA := a.fill(t, src, capN/2)
@@ -89,15 +89,15 @@ func testSharedCap(t *testing.T, capN int) {
 // instance caps alone; nothing blocks.
 func TestSharedConnectionCapRedisDown(t *testing.T) {
 	const capN, src = 20, "127.0.0.7"
-	srv := startRedis(t)
-	rdb := newClient(t, srv.addr)
+	srv := testredis.Start(t)
+	rdb := newClient(t, srv.Addr)
 	a, b := newInstance(t, rdb, "A", capN), newInstance(t, rdb, "B", capN)
 	a.fill(t, src, capN/2)
 	b.fill(t, src, capN/2)
 	b.waitRemote(t, src, capN/2)
 	b.s.mustRefuse(t, src, RefuseClose)
 
-	srv.stop()
+	srv.Stop()
 	b.waitRemote(t, src, 0)
 	b.fill(t, src, capN/2) // alone now: up to its own cap
 	b.s.mustRefuse(t, src, RefuseClose)
@@ -138,7 +138,7 @@ func TestSharedOnCluster(t *testing.T) {
 // next period (an hour here).
 func TestSharedKick(t *testing.T) {
 	const capN, src = 20, "127.0.0.8"
-	rdb := newClient(t, startRedis(t).addr)
+	rdb := newClient(t, testredis.Start(t).Addr)
 	var in [2]*instance
 	for i, id := range []string{"A", "B"} {
 		s := fastShared(rdb, id)

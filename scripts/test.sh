@@ -8,41 +8,24 @@ STATICCHECK_VERSION=v0.8.2 # staticcheck 2026.x; pinned so every machine runs th
 
 log() { printf '\n== %s\n' "$*"; }
 
-ensure_redis_server() {
-  command -v redis-server >/dev/null && return
+# ensure_deb PACKAGE PROGRAM WHY: installs Debian's PACKAGE with apt-get when PROGRAM (a path) is not
+# there and we are root; otherwise says what to install and stops.
+ensure_deb() {
+  local pkg=$1 prog=$2 why=$3
+  [ -x "$prog" ] && return
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    log "redis-server is missing: installing Debian's redis-server"
+    log "$prog is missing: installing Debian's $pkg ($why)"
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
     return
   fi
-  echo "make test needs redis-server (Debian: apt-get install redis-server); run as root to have it installed" >&2
+  echo "make test needs $prog, $why (apt-get install $pkg); run as root to have it installed" >&2
   exit 1
 }
 
-ensure_chromium() { # Debian's Chromium, driven by playwright-core in e2e/tests/admin-page.test.js
-  [ -x /usr/bin/chromium ] && return
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    log "chromium is missing: installing Debian's chromium (for the admin page e2e test)"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-    return
-  fi
-  echo "make test needs Debian's chromium at /usr/bin/chromium (apt-get install chromium); run as root to have it installed" >&2
-  exit 1
-}
-
-ensure_haproxy() { # Debian's HAProxy, run as a child process by e2e/tests/sidpin-faults.test.js (never the service)
-  [ -x /usr/sbin/haproxy ] && return
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    log "haproxy is missing: installing Debian's haproxy (for the fault e2e tests)"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
-    return
-  fi
-  echo "make test needs Debian's haproxy at /usr/sbin/haproxy (apt-get install haproxy); run as root to have it installed" >&2
-  exit 1
-}
+ensure_redis_server() { ensure_deb redis-server "$(command -v redis-server || echo /usr/bin/redis-server)" "the throwaway Redis of the tests"; }
+ensure_chromium() { ensure_deb chromium /usr/bin/chromium "driven by playwright-core in e2e/tests/admin-page.test.js"; }
+ensure_haproxy() { ensure_deb haproxy /usr/sbin/haproxy "run as a child process by e2e/tests/sidpin-faults.test.js, never the service"; }
 
 free_port() {
   node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'

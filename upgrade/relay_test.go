@@ -52,7 +52,7 @@ func echo(t *testing.T, c *websocket.Conn, msg []byte) {
 	if err := c.WriteMessage(websocket.BinaryMessage, msg); err != nil {
 		t.Fatal(err)
 	}
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(15 * time.Second)) // a hang guard: -race and parallel packages slow it down
 	_, got, err := c.ReadMessage()
 	if err != nil || !bytes.Equal(got, msg) {
 		t.Fatalf("echo of %d bytes: got %d bytes, %v", len(msg), len(got), err)

@@ -1,41 +1,22 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sidpin/sidpin/backends"
 	"github.com/sidpin/sidpin/configs"
+	"github.com/sidpin/sidpin/internal/testlog"
 )
 
 const reloadBase = `pools: [{name: chat, nodes: [{name: a, url: "http://127.0.0.1:1", weight: WEIGHT}]}]
 `
-
-// syncBuffer is a log destination the test reads while the reloader writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestReloadOnChangeAndSIGHUP: a changed file is applied (after the debounce), an invalid one is
 // refused with the file and field logged, and SIGHUP re-reads the file.
@@ -54,7 +35,7 @@ func TestReloadOnChangeAndSIGHUP(t *testing.T) {
 	}
 	write(strings.Replace(reloadBase, "WEIGHT", "1", 1))
 	applied := make(chan int, 10)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	r := &reloader{file: file, log: slog.New(slog.NewTextHandler(logs, nil)),
 		apply: func(c *configs.Config) (backends.Changes, error) {
 			applied <- c.Pools[0].Nodes[0].Weight

@@ -3,7 +3,6 @@ package testredis
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,7 +26,7 @@ func Cluster(tb testing.TB) *redis.ClusterClient {
 	dir := tb.TempDir()
 	var addrs []string
 	for i := 0; i < 3; i++ {
-		port := freePort(tb)
+		port := FreePort(tb)
 		nodeDir := filepath.Join(dir, fmt.Sprint(i))
 		if err := os.MkdirAll(nodeDir, 0o700); err != nil {
 			tb.Fatal(err)
@@ -40,7 +39,7 @@ func Cluster(tb testing.TB) *redis.ClusterClient {
 		}
 		tb.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		waitForPing(tb, addr)
+		WaitForPing(tb, addr)
 		addrs = append(addrs, addr)
 	}
 	create := exec.Command("redis-cli", append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...)
@@ -61,24 +60,4 @@ func Cluster(tb testing.TB) *redis.ClusterClient {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return c
-}
-
-func freePort(tb testing.TB) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func waitForPing(tb testing.TB, addr string) {
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
-	defer c.Close()
-	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		if c.Ping(context.Background()).Err() == nil {
-			return
-		}
-	}
-	tb.Fatalf("redis-server at %s does not answer", addr)
 }
