@@ -30,6 +30,7 @@ func listen(t testing.TB) net.Listener {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { ln.Close() }) // also keeps it reachable: a collected listener is closed under its test
 	return ln
 }
 
