@@ -1,6 +1,8 @@
 package proxy_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -499,21 +501,27 @@ func TestOversizeRequests(t *testing.T) {
 		{"chunked body", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + strings.Repeat(chunk, 3) + "0\r\n\r\n", "413"},
 	}
 	for _, c := range cases {
-		conn, err := net.Dial("tcp", strings.TrimPrefix(p.base, "http://"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = conn.SetDeadline(time.Now().Add(3 * time.Second))
-		go func() { _, _ = io.WriteString(conn, c.req) }()
-		answer, _ := io.ReadAll(io.LimitReader(conn, 512))
-		conn.Close()
-		if !strings.HasPrefix(string(answer), "HTTP/1.1 "+c.status+" ") {
+		if answer := sendRaw(t, p.base, c.req); !strings.HasPrefix(answer, "HTTP/1.1 "+c.status+" ") {
 			t.Errorf("%s: %.80q, want %s", c.name, answer, c.status)
 		}
 	}
 	if got := seen(); got != "" {
 		t.Fatalf("the node got:\n%.300s", got)
 	}
+}
+
+// sendRaw writes req on a new connection while it reads the answer's first 512 bytes.
+func sendRaw(t *testing.T, base, req string) string {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(3 * time.Second))
+	go func() { _, _ = io.WriteString(conn, req) }()
+	answer, _ := io.ReadAll(io.LimitReader(conn, 512))
+	return string(answer)
 }
 
 // TestSlowloris: connections that send their request a byte at a time are closed after
@@ -559,5 +567,52 @@ func TestSlowloris(t *testing.T) {
 	t.Logf("%d slow connections all closed within %v (client_read 500ms)", slow, last)
 	if last > 4*time.Second {
 		t.Fatalf("slow connections lived %v", last)
+	}
+}
+
+// TestGzipBombHandshake: a node whose handshake answer is 200 KB of gzip inflating to 200 MB costs
+// sidpin the 8 KiB it inflates to find the open packet; the client gets the answer byte for byte.
+// (It raised RSS by 847 MiB when the whole answer was inflated.)
+func TestGzipBombHandshake(t *testing.T) {
+	member := func(b []byte) []byte { // one gzip member; a gzip body may hold several in a row
+		var out bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&out, gzip.BestCompression)
+		_, _ = zw.Write(b)
+		_ = zw.Close()
+		return out.Bytes()
+	}
+	var bomb bytes.Buffer
+	bomb.Write(member([]byte(`0{"sid":"bomb-sid","upgrades":[],"pingInterval":25000,"pingTimeout":20000}` + "\x1e4")))
+	mib := member(make([]byte, 1<<20))
+	for range 200 {
+		bomb.Write(mib)
+	}
+	ln := listen(t)
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("Content-Encoding", "gzip")
+		ctx.SetBody(bomb.Bytes())
+	}}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	p := startProxy(t, []string{"http://" + ln.Addr().String()}, nil)
+	before := heapInUse()
+	req, _ := http.NewRequest("GET", p.base+"/socket.io/?EIO=4&transport=polling", nil)
+	req.Header.Set("Accept-Encoding", "gzip") // set by hand: Go's client then leaves the body compressed
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	grown := int64(heapInUse()) - int64(before)
+	if err != nil || resp.StatusCode != 200 || !bytes.Equal(got, bomb.Bytes()) {
+		t.Fatalf("the answer: %d, %d bytes (want the %d sent), %v", resp.StatusCode, len(got), bomb.Len(), err)
+	}
+	if pin, ok, _ := p.store.Lookup(context.Background(), "bomb-sid"); !ok || pin.Node != "node1" {
+		t.Fatalf("the session was not pinned from the inflated start: %+v %v", pin, ok)
+	}
+	t.Logf("a %d KB gzip answer inflating to 200 MB: heap grew %d KiB", bomb.Len()>>10, grown>>10)
+	if grown > 16<<20 {
+		t.Fatalf("the heap grew %d MiB: the answer was inflated", grown>>20)
 	}
 }
