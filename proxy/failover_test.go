@@ -120,7 +120,10 @@ func TestDrainSharedThroughStore(t *testing.T) {
 	nodes := []stoppableNode{startStoppableNode(t, "node1"), startStoppableNode(t, "node2")}
 	p, base, store := startManagedProxy(t, []string{nodes[0].url, nodes[1].url}, nil)
 	var onNode1 string
-	for onNode1 == "" {
+	for i := 0; onNode1 == ""; i++ {
+		if i == 10 {
+			t.Fatal("10 sessions, none on node1")
+		}
 		sid, url := openSession(t, base, "4")
 		if connectChat(t, url) == "node1" {
 			onNode1 = sid

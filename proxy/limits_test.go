@@ -24,27 +24,30 @@ func clientFrom(ip string) *http.Client {
 // countingChatNode is a real chat node behind a front that counts the handshakes it is sent.
 func countingChatNode(t *testing.T) (string, *atomic.Int64) {
 	t.Helper()
-	url := startChatNode(t, chatnode.NodeConfig{Name: "node1"})
+	return countingFront(t, startChatNode(t, chatnode.NodeConfig{Name: "node1"}), func(line string) bool {
+		return strings.Contains(line, "transport=") && !strings.Contains(line, "sid=")
+	})
+}
+
+// countingFront relays connections to the node at url, counting the GET request lines that match.
+func countingFront(t *testing.T, url string, match func(requestLine string) bool) (string, *atomic.Int64) {
+	t.Helper()
 	var n atomic.Int64
-	front, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { front.Close() })
+	front := listen(t)
 	go func() {
 		for {
 			c, err := front.Accept()
 			if err != nil {
 				return
 			}
-			go countHandshakes(c, strings.TrimPrefix(url, "http://"), &n)
+			go countRequests(c, strings.TrimPrefix(url, "http://"), match, &n)
 		}
 	}()
 	return "http://" + front.Addr().String(), &n
 }
 
-// countHandshakes relays one connection to the node, counting request lines that open a session.
-func countHandshakes(c net.Conn, node string, n *atomic.Int64) {
+// countRequests relays one connection to the node, counting the request lines that match.
+func countRequests(c net.Conn, node string, match func(string) bool, n *atomic.Int64) {
 	defer c.Close()
 	up, err := net.Dial("tcp", node)
 	if err != nil {
@@ -58,7 +61,7 @@ func countHandshakes(c net.Conn, node string, n *atomic.Int64) {
 		if err != nil {
 			return
 		}
-		if strings.HasPrefix(line, "GET ") && strings.Contains(line, "transport=") && !strings.Contains(line, "sid=") {
+		if (strings.HasPrefix(line, "GET ") || strings.HasPrefix(line, "POST ")) && match(line) {
 			n.Add(1)
 		}
 		if _, err := up.Write([]byte(line)); err != nil {

@@ -47,7 +47,10 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 	nodes := []stoppableNode{startStoppableNode(t, "node1"), startStoppableNode(t, "node2")}
 	p, base, store := startManagedProxy(t, []string{nodes[0].url, nodes[1].url}, nil)
 	onNode := map[string]string{}
-	for len(onNode) < 2 {
+	for i := 0; len(onNode) < 2; i++ { // least-sessions puts the second session on the other node
+		if i == 10 {
+			t.Fatalf("10 sessions all landed on %v", onNode)
+		}
 		sid, url := openSession(t, base, "4")
 		onNode[connectChat(t, url)] = sid
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -209,8 +210,16 @@ func TestPollingSessionsStayOnTheirNode(t *testing.T) {
 	}
 }
 
+// TestUnknownAndMalformedSIDs: sidpin itself answers a sid it has no pin for, or one that cannot be a
+// sid, exactly as an Engine.IO node would, and sends nothing to any node.
 func TestUnknownAndMalformedSIDs(t *testing.T) {
-	p := startProxy(t, threeNodes(t, chatnode.NodeConfig{}), nil)
+	var fronts []string
+	var seen []*atomic.Int64
+	for _, url := range threeNodes(t, chatnode.NodeConfig{}) {
+		front, n := countingFront(t, url, func(line string) bool { return strings.Contains(line, "sid=") })
+		fronts, seen = append(fronts, front), append(seen, n)
+	}
+	p := startProxy(t, fronts, nil)
 	sid, _ := openSession(t, p.base, "4")
 	unknown := `{"code":1,"message":"Session ID unknown"}`
 	for _, q := range []string{
@@ -230,6 +239,11 @@ func TestUnknownAndMalformedSIDs(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	if string(body) != "Session ID unknown" {
 		t.Fatalf("websocket refusal body %q", body)
+	}
+	for i, n := range seen {
+		if n.Load() != 0 {
+			t.Errorf("node%d was sent %d requests with a sid sidpin should have answered itself", i+1, n.Load())
+		}
 	}
 }
 
