@@ -31,10 +31,6 @@ func TestExamplesLoad(t *testing.T) {
 			if len(cfg.Pools) == 0 {
 				t.Fatal("example has no pools")
 			}
-			embedded, err := Example(strings.TrimSuffix(f, ".yaml"))
-			if err != nil || embedded.Summary() != strings.Replace(cfg.Summary(), f, "configs/"+f, 1) {
-				t.Fatalf("embedded copy differs: %v", err)
-			}
 		})
 	}
 }
@@ -258,8 +254,9 @@ pools:
 }
 
 func FuzzParse(f *testing.F) {
-	for _, name := range ExampleNames() {
-		data, _ := examples.ReadFile(name + ".yaml")
+	examples, _ := filepath.Glob("*.yaml")
+	for _, name := range examples {
+		data, _ := os.ReadFile(name)
 		f.Add(data)
 	}
 	f.Add([]byte(minimal))
