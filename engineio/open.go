@@ -216,7 +216,7 @@ func (r *jsonReader) stringArray() ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		list = append(list, internTransport(b))
+		list = append(list, TransportName(b))
 		switch r.peek() {
 		case ',':
 			r.i++
@@ -229,7 +229,9 @@ func (r *jsonReader) stringArray() ([]string, error) {
 	}
 }
 
-func internTransport(b []byte) string {
+// TransportName returns a transport's name as a string, without allocating for the known ones
+// (polling, websocket, webtransport): proxies and servers read it off every request.
+func TransportName(b []byte) string {
 	switch string(b) {
 	case "websocket":
 		return "websocket"
@@ -237,6 +239,9 @@ func internTransport(b []byte) string {
 		return "webtransport"
 	case "polling":
 		return "polling"
+	}
+	if len(b) == 0 {
+		return ""
 	}
 	return string(b)
 }

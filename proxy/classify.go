@@ -4,6 +4,8 @@ import (
 	"bytes"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/sidpin/sidpin/engineio"
 )
 
 // kind is what a request is to the proxy.
@@ -37,7 +39,7 @@ func classify(enginePath string, path []byte, args *fasthttp.Args, hdr *fasthttp
 	if !underEnginePath(enginePath, path) {
 		return r
 	}
-	r.transport = transportName(args.Peek("transport"))
+	r.transport = engineio.TransportName(args.Peek("transport"))
 	switch string(args.Peek("EIO")) {
 	case "3":
 		r.eio = 3
@@ -66,19 +68,6 @@ func peekSID(args *fasthttp.Args) (sid []byte, count int) {
 		}
 	}
 	return sid, count
-}
-
-// transportName returns the transport as a constant string when it is a known one (no allocation).
-func transportName(t []byte) string {
-	switch string(t) {
-	case "polling":
-		return "polling"
-	case "websocket":
-		return "websocket"
-	case "":
-		return ""
-	}
-	return string(t)
 }
 
 // isEngineHandshake reports a request that opens an Engine.IO session (a transport is named), as
