@@ -90,13 +90,19 @@ func (s *Server) getPin(ctx *fasthttp.RequestCtx, sid string) {
 	sctx, cancel := s.requestContext(apiTimeout)
 	defer cancel()
 	pin, ok, err := s.store.Lookup(sctx, sid)
+	answerPin(ctx, sid, pin, ok, err, func(v pinView) any { return v })
+}
+
+// answerPin answers a request about one pin: 503 when the pin table failed, 404 when there is no
+// pin, else the pin as wrap presents it.
+func answerPin(ctx *fasthttp.RequestCtx, sid string, pin affinity.Pin, ok bool, err error, wrap func(pinView) any) {
 	switch {
 	case err != nil:
 		writeError(ctx, fasthttp.StatusServiceUnavailable, "pin table: "+err.Error())
 	case !ok:
 		writeError(ctx, fasthttp.StatusNotFound, "no pin for sid "+sid)
 	default:
-		writeJSON(ctx, fasthttp.StatusOK, viewPin(pin, time.Now()))
+		writeJSON(ctx, fasthttp.StatusOK, wrap(viewPin(pin, time.Now())))
 	}
 }
 
@@ -104,14 +110,7 @@ func (s *Server) kickPin(ctx *fasthttp.RequestCtx, sid string) {
 	sctx, cancel := s.requestContext(apiTimeout)
 	defer cancel()
 	pin, ok, err := s.proxy.Kick(sctx, sid)
-	switch {
-	case err != nil:
-		writeError(ctx, fasthttp.StatusServiceUnavailable, err.Error())
-	case !ok:
-		writeError(ctx, fasthttp.StatusNotFound, "no pin for sid "+sid)
-	default:
-		writeJSON(ctx, fasthttp.StatusOK, map[string]any{"kicked": viewPin(pin, time.Now())})
-	}
+	answerPin(ctx, sid, pin, ok, err, func(v pinView) any { return map[string]any{"kicked": v} })
 }
 
 // ready answers 503 "draining" once sidpin is shutting down, else 200 "ready": the one thing a

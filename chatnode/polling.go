@@ -157,14 +157,23 @@ func queryMap(ctx *fasthttp.RequestCtx) map[string]string {
 	return m
 }
 
+// refuseOverlapLocked answers a request that comes while another of its kind (a GET, a POST) is in
+// progress: a protocol error, which closes the session, and a 400. It reports whether it did.
+func (s *Session) refuseOverlapLocked(ctx *fasthttp.RequestCtx, busy bool, why string) bool {
+	if !busy {
+		return false
+	}
+	s.closeLocked(why, false)
+	ctx.SetStatusCode(fasthttp.StatusBadRequest)
+	return true
+}
+
 // servePollGet holds a GET until there is something to send, then answers with all of it.
 func (s *Session) servePollGet(ctx *fasthttp.RequestCtx, r request) {
 	s.mu.Lock()
-	if s.getWaiting {
-		// Two concurrent GETs are a protocol error: the first gets the close packet, this one a 400.
-		s.closeLocked("overlapping poll", false)
+	// Two concurrent GETs are a protocol error: the first gets the close packet, this one a 400.
+	if s.refuseOverlapLocked(ctx, s.getWaiting, "overlapping poll") {
 		s.mu.Unlock()
-		ctx.SetStatusCode(fasthttp.StatusBadRequest)
 		return
 	}
 	s.getWaiting = true
@@ -231,10 +240,8 @@ func (s *Session) writePayload(ctx *fasthttp.RequestCtx, r request, pkts []engin
 // servePollPost decodes the client's packets. One POST at a time per session; oversized bodies get 413.
 func (s *Session) servePollPost(ctx *fasthttp.RequestCtx, r request) {
 	s.mu.Lock()
-	if s.postActive {
-		s.closeLocked("overlapping post", false)
+	if s.refuseOverlapLocked(ctx, s.postActive, "overlapping post") {
 		s.mu.Unlock()
-		ctx.SetStatusCode(fasthttp.StatusBadRequest)
 		return
 	}
 	s.postActive = true
