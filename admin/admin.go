@@ -84,8 +84,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 	path := rawPath(ctx)
 	switch path { // probes of supervisors and balancers: no token, no Host rule, nothing private
 	case "/healthz":
-		ctx.SetContentType("text/plain; charset=utf-8")
-		ctx.SetBodyString("ok\n")
+		healthz(ctx)
 		return
 	case "/readyz":
 		s.ready(ctx)
