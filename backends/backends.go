@@ -152,10 +152,10 @@ type Pool struct {
 	Host         string // "" matches any host
 	PathPrefix   string
 	EngineIOPath string // ends with "/"
-	Policy       string
+	Policy       string // the balancing policy's name (configs.BalancePolicies); see Choose
 	Nodes        []*Node
 	byName       map[string]*Node
-	next         atomic.Uint64 // rotation for round-robin and for ties
+	bal          atomic.Pointer[poolBalancer] // made at the first pick (balancer.go)
 }
 
 // Node returns the pool's node of that name, or nil.
@@ -166,36 +166,6 @@ var ErrNodeDown = errors.New("backends: the node is down")
 
 // ErrNoNode means no node of the pool can take a new session.
 var ErrNoNode = errors.New("backends: no usable node in the pool")
-
-// Pick chooses the node of a new session. counts holds the live sessions per node name (from the pin
-// table, so the choice holds across sidpin instances). least-sessions picks the lowest
-// sessions/weight; round-robin rotates; random-two compares two nodes picked in rotation.
-func (p *Pool) Pick(counts map[string]int, now time.Time) (*Node, error) {
-	start := int(p.next.Add(1))
-	var best *Node
-	var bestLoad float64
-	candidates := 0
-	for i := range p.Nodes {
-		n := p.Nodes[(start+i)%len(p.Nodes)]
-		if !n.Usable(now) {
-			continue
-		}
-		if p.Policy == configs.BalanceRoundRobin {
-			return n, nil
-		}
-		load := float64(counts[n.Name]+int(n.handshakes.Load())) / float64(n.Weight())
-		if best == nil || load < bestLoad {
-			best, bestLoad = n, load
-		}
-		if candidates++; p.Policy == configs.BalanceRandomTwo && candidates == 2 {
-			break
-		}
-	}
-	if best == nil {
-		return nil, ErrNoNode
-	}
-	return best, nil
-}
 
 // Set is every pool of a config.
 type Set struct {

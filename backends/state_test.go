@@ -184,7 +184,7 @@ func TestApplyReload(t *testing.T) {
 		t.Errorf("reported changes %q", got)
 	}
 	for i := 0; i < 100; i++ {
-		if n, err := m.Set().Pool("p").Pick(nil, time.Now()); err != nil || n.Name == "b" || n.Name == "d" {
+		if n, err := m.Set().Pool("p").ChoosePlain(); err != nil || n.Name == "b" || n.Name == "d" {
 			t.Fatalf("picked %v, %v: removed and draining nodes take no new sessions", n, err)
 		}
 	}

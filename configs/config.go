@@ -72,12 +72,16 @@ type RedisStore struct {
 	PoolSize     int      `yaml:"pool_size"`
 }
 
-// Balancing policies for new sessions.
+// Balancing policies for new sessions (pools[].balance).
 const (
-	BalanceLeastSessions = "least-sessions"
-	BalanceRoundRobin    = "round-robin"
-	BalanceRandomTwo     = "random-two"
+	BalanceLeastSessions = "least-sessions" // fewest sessions + handshakes in flight per weight (default)
+	BalanceRoundRobin    = "round-robin"    // smooth weighted round-robin, as nginx does
+	BalanceRandomTwo     = "random-two"     // power of two choices: the less loaded of two random nodes
 )
+
+// BalancePolicies lists the names pools[].balance accepts, the default first. Package backends has one
+// balancer per name, each in a file of its own: adding a policy is that file and its name here.
+var BalancePolicies = []string{BalanceLeastSessions, BalanceRoundRobin, BalanceRandomTwo}
 
 // Pool is a group of interchangeable chat nodes serving one site (host + path prefix).
 type Pool struct {

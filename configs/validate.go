@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -212,16 +213,22 @@ func (v *validator) pool(path string, p *Pool) {
 	case !strings.HasPrefix(p.EngineIOPath, p.Match.PathPrefix):
 		v.add(path+".engineio_path", "%q is outside the pool's path_prefix %q", p.EngineIOPath, p.Match.PathPrefix)
 	}
-	switch p.Balance {
-	case BalanceLeastSessions, BalanceRoundRobin, BalanceRandomTwo:
-	default:
-		v.add(path+".balance", "%q is not a policy (use %s, %s or %s)", p.Balance, BalanceLeastSessions, BalanceRoundRobin, BalanceRandomTwo)
+	if !slices.Contains(BalancePolicies, p.Balance) {
+		v.add(path+".balance", "%q is not a policy (use %s)", p.Balance, orList(BalancePolicies))
 	}
 	if p.OnNodeRemoved != RemovedDrain && p.OnNodeRemoved != RemovedClose {
 		v.add(path+".on_node_removed", "%q is not a choice (use %s or %s)", p.OnNodeRemoved, RemovedDrain, RemovedClose)
 	}
 	v.health(path+".health", p.Health)
 	v.nodes(path+".nodes", p.Nodes)
+}
+
+// orList writes names as "a, b or c".
+func orList(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 func (v *validator) name(path, name string) {

@@ -136,13 +136,9 @@ func (p *Proxy) pickAndSend(ctx *fasthttp.RequestCtx, pool *backends.Pool, r req
 func (p *Proxy) pick(pool *backends.Pool) (*backends.Node, error) {
 	sctx, cancel := storeCtx()
 	defer cancel()
-	counts, err := p.store.CountByNode(sctx, pool.Name)
-	if err != nil {
-		p.log.Warn("session counts unavailable; balancing without them", "pool", pool.Name, "err", err)
-	}
-	node, err := pool.Pick(counts, time.Now())
-	if err == nil {
-		node.BeginHandshake() // the caller ends it once the pin is stored or the handshake failed
+	node, countsErr, err := pool.Choose(sctx, p.store) // the caller ends the handshake Choose begins
+	if countsErr != nil {
+		p.log.Warn("session counts unavailable; balancing without them", "pool", pool.Name, "err", countsErr)
 	}
 	return node, err
 }

@@ -254,7 +254,7 @@ func writeUnknownSID(ctx *fasthttp.RequestCtx, r request) {
 
 // servePlain proxies a request that is not Engine.IO (a page, an asset, a health check) to a node.
 func (p *Proxy) servePlain(ctx *fasthttp.RequestCtx, pool *backends.Pool) {
-	node, err := pool.Pick(nil, time.Now())
+	node, err := pool.ChoosePlain()
 	if err != nil {
 		ctx.Error("sidpin: no chat node is available", fasthttp.StatusServiceUnavailable)
 		return
