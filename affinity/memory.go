@@ -2,9 +2,7 @@ package affinity
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -35,8 +33,7 @@ type MemoryStore struct {
 	drained map[NodeRef]bool // guarded by mu
 	evicted evictHandlers
 
-	stop chan struct{}
-	done chan struct{}
+	loop *loop
 }
 
 // memChange is one queued memdb change.
@@ -75,14 +72,15 @@ func NewMemoryStore(opts MemoryOptions) (*MemoryStore, error) {
 		opts.Now = time.Now
 	}
 	s := &MemoryStore{db: db, index: newLookupIndex(), maxPins: opts.MaxPins, now: opts.Now, counts: map[string]map[string]int{},
-		drained: map[NodeRef]bool{}, stop: make(chan struct{}), done: make(chan struct{})}
-	go s.background(opts.SweepEvery)
+		drained: map[NodeRef]bool{}}
+	sweep := func() { s.Sweep() }
+	s.loop = startLoop(job{applyEvery, s.apply}, job{opts.SweepEvery, sweep}, s.apply)
 	return s, nil
 }
 
 func (s *MemoryStore) find(sid string) *record { return s.index.get(sid) }
 
-// Lookup implements Store. An expired pin is absent even before the sweeper removes it.
+// Lookup implements PinTable. An expired pin is absent even before the sweeper removes it.
 func (s *MemoryStore) Lookup(_ context.Context, sid string) (Pin, bool, error) {
 	r := s.find(sid)
 	switch {
@@ -94,7 +92,7 @@ func (s *MemoryStore) Lookup(_ context.Context, sid string) (Pin, bool, error) {
 	return r.pin(), true, nil
 }
 
-// ReservePin implements Store: room is held while pins plus reservations stay under max_pins.
+// ReservePin implements PinTable: room is held while pins plus reservations stay under max_pins.
 func (s *MemoryStore) ReservePin() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -105,14 +103,14 @@ func (s *MemoryStore) ReservePin() bool {
 	return true
 }
 
-// ReleasePin implements Store.
+// ReleasePin implements PinTable.
 func (s *MemoryStore) ReleasePin() {
 	s.mu.Lock()
 	s.reserved--
 	s.mu.Unlock()
 }
 
-// Pin implements Store.
+// Pin implements PinTable.
 func (s *MemoryStore) Pin(_ context.Context, p Pin) (Pin, bool, error) {
 	now := s.now()
 	p, err := newPin(p, now)
@@ -185,14 +183,14 @@ func (s *MemoryStore) apply() {
 	txn.Commit()
 }
 
-// Touch implements Store: one sharded-map read and an atomic store, no write transaction.
+// Touch implements PinTable: one sharded-map read and an atomic store, no write transaction.
 func (s *MemoryStore) Touch(sid string) {
 	if r := s.find(sid); r != nil {
 		r.lastSeen.Store(s.now().UnixNano())
 	}
 }
 
-// SetTransport implements Store.
+// SetTransport implements PinTable.
 func (s *MemoryStore) SetTransport(_ context.Context, sid, transport string) error {
 	if r := s.find(sid); r != nil {
 		r.transport.Store(&transport)
@@ -200,7 +198,7 @@ func (s *MemoryStore) SetTransport(_ context.Context, sid, transport string) err
 	return nil
 }
 
-// Unpin implements Store.
+// Unpin implements PinTable.
 func (s *MemoryStore) Unpin(_ context.Context, sid string) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -212,88 +210,14 @@ func (s *MemoryStore) Unpin(_ context.Context, sid string) (bool, error) {
 	return !r.expired(s.now().UnixNano()), nil
 }
 
-// Evict implements Store: one instance, so Unpin and the local handlers.
-func (s *MemoryStore) Evict(ctx context.Context, sid string) (bool, error) {
-	ok, err := s.Unpin(ctx, sid)
-	if ok {
-		s.evicted.call(sid)
-	}
-	return ok, err
-}
-
-// OnEvict implements Store.
-func (s *MemoryStore) OnEvict(fn func(string)) { s.evicted.add(fn) }
-
-// List implements Store. Pins come ordered by pool, node and sid; the cursor is the last one returned.
-func (s *MemoryStore) List(_ context.Context, opts ListOptions) (Page, error) {
-	s.apply()
-	from, err := decodeCursor(opts.Cursor)
-	if err != nil {
-		return Page{}, err
-	}
-	if from == nil && opts.Pool != "" {
-		from = []string{opts.Pool, opts.Node, ""}
-	}
-	if from == nil {
-		from = []string{"", "", ""}
-	}
-	it, err := s.db.Txn(false).LowerBound(pinTable, indexNode, from[0], from[1], from[2])
-	if err != nil {
-		return Page{}, fmt.Errorf("affinity: list: %w", err)
-	}
-	limit, now := opts.limit(), s.now().UnixNano()
-	var page Page
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		r := raw.(*record)
-		if opts.Cursor != "" && r.Pool == from[0] && r.Node == from[1] && r.SID == from[2] {
-			continue // the cursor's own pin was on the previous page
-		}
-		if outOfScope(opts, r) {
-			break
-		}
-		pin := r.pin()
-		if r.expired(now) || !opts.matches(&pin) {
-			continue
-		}
-		if len(page.Pins) == limit {
-			last := page.Pins[limit-1]
-			page.Next = encodeCursor(last.Pool, last.Node, last.SID)
-			break
-		}
-		page.Pins = append(page.Pins, pin)
-	}
-	return page, nil
-}
-
-// outOfScope reports that the ordered walk has left the pool (or node) the listing asked for.
-func outOfScope(opts ListOptions, r *record) bool {
-	return (opts.Pool != "" && r.Pool != opts.Pool) || (opts.Node != "" && r.Node != opts.Node)
-}
-
-func encodeCursor(pool, node, sid string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(pool + "\x00" + node + "\x00" + sid))
-}
-
-func decodeCursor(c string) ([]string, error) {
-	if c == "" {
-		return nil, nil
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(c)
-	parts := strings.Split(string(raw), "\x00")
-	if err != nil || len(parts) != 3 {
-		return nil, ErrBadCursor
-	}
-	return parts, nil
-}
-
-// CountByNode implements Store. Counts include expired pins until the next sweep (at most SweepEvery).
+// CountByNode implements PinTable. Counts include expired pins until the next sweep (at most SweepEvery).
 func (s *MemoryStore) CountByNode(_ context.Context, pool string) (map[string]int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return copyCounts(s.counts[pool]), nil
 }
 
-// UnpinNode implements Store.
+// UnpinNode implements PinTable.
 func (s *MemoryStore) UnpinNode(_ context.Context, pool, node string, each func(string)) (int, error) {
 	now := s.now().UnixNano()
 	s.mu.Lock()
@@ -311,25 +235,6 @@ func (s *MemoryStore) UnpinNode(_ context.Context, pool, node string, each func(
 	return removed, nil
 }
 
-// SetDrain implements Store.
-func (s *MemoryStore) SetDrain(_ context.Context, ref NodeRef, draining bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if draining {
-		s.drained[ref] = true
-	} else {
-		delete(s.drained, ref)
-	}
-	return nil
-}
-
-// Drained implements Store.
-func (s *MemoryStore) Drained(context.Context) ([]NodeRef, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return sortedRefs(s.drained), nil
-}
-
 // Len is the number of pins held, expired ones included until swept.
 func (s *MemoryStore) Len() int {
 	s.mu.Lock()
@@ -337,67 +242,16 @@ func (s *MemoryStore) Len() int {
 	return s.total
 }
 
-// LocalTransportCounts implements Store: every session of the table.
+// LocalTransportCounts implements PinTable: every session of the table.
 func (s *MemoryStore) LocalTransportCounts() TransportCounts {
 	return s.index.countTransports(s.now().UnixNano())
 }
 
-// Ping implements Store: the memory table always answers.
+// Ping implements PinTable: the memory table always answers.
 func (s *MemoryStore) Ping(context.Context) error { return nil }
 
-// Close implements Store.
+// Close implements Store: the queue is applied, then the background work stops.
 func (s *MemoryStore) Close() error {
-	select {
-	case <-s.stop:
-	default:
-		close(s.stop)
-		<-s.done
-	}
+	s.loop.close()
 	return nil
-}
-
-func (s *MemoryStore) background(sweepEvery time.Duration) {
-	defer close(s.done)
-	apply := time.NewTicker(applyEvery)
-	sweep := time.NewTicker(sweepEvery)
-	defer apply.Stop()
-	defer sweep.Stop()
-	for {
-		select {
-		case <-s.stop:
-			s.apply()
-			return
-		case <-apply.C:
-			s.apply()
-		case <-sweep.C:
-			s.Sweep()
-		}
-	}
-}
-
-// Sweep removes expired pins and returns how many it removed.
-func (s *MemoryStore) Sweep() int {
-	s.apply()
-	now := s.now().UnixNano()
-	var expired []*record
-	it, err := s.db.Txn(false).Get(pinTable, indexNode)
-	if err != nil {
-		return 0
-	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		if r := raw.(*record); r.expired(now) {
-			expired = append(expired, r)
-		}
-	}
-	removed := 0
-	s.mu.Lock()
-	for _, r := range expired {
-		if s.index.get(r.SID) == r && r.expired(now) { // still this pin, and not touched since the scan
-			s.removeLocked(r)
-			removed++
-		}
-	}
-	s.mu.Unlock()
-	s.apply()
-	return removed
 }

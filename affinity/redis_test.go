@@ -86,8 +86,9 @@ func TestRedisStoreSharedByInstances(t *testing.T) {
 	if ok, _ := b.Unpin(ctx, "s1"); !ok {
 		t.Fatal("b could not unpin a's pin")
 	}
-	if _, ok, _ := a.Lookup(ctx, "s1"); !ok {
-		t.Log("a still answers from its cache: a stale pin costs one 400 from the node, then the proxy unpins")
+	// a still answers from its cache: a stale pin costs one 400 from the node, then the proxy unpins.
+	if got, ok, err := a.Lookup(ctx, "s1"); err != nil || !ok || got.Node != "n1" {
+		t.Fatalf("a.Lookup of its cached pin after b's Unpin = %+v %v %v; want n1 from the cache", got, ok, err)
 	}
 }
 
@@ -179,10 +180,11 @@ func TestRedisStoreDoesNotResurrectUnpinnedSessions(t *testing.T) {
 	}
 }
 
-// TestRedisStoreReservationsWhileRedisIsDown: with Redis unreachable, new pins wait in the write-behind;
-// room for handshakes is refused once they and the reservations reach MaxPending, before any node
-// would open a session.
-func TestRedisStoreReservationsWhileRedisIsDown(t *testing.T) {
+// TestRedisStoreWhileRedisIsDown: with Redis unreachable, a session this instance never saw is an
+// error (the proxy's 503), not an unknown sid; new pins wait in the write-behind and are served from
+// this instance's cache; room for handshakes is refused once they and the reservations reach
+// MaxPending, before any node would open a session, and a pin beyond MaxPending is refused.
+func TestRedisStoreWhileRedisIsDown(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -194,6 +196,9 @@ func TestRedisStoreReservationsWhileRedisIsDown(t *testing.T) {
 	s := affinity.NewRedisStore(rdb, affinity.RedisOptions{Prefix: "down:", OpTimeout: 100 * time.Millisecond, MaxPending: 3})
 	defer s.Close()
 	ctx := context.Background()
+	if got, ok, err := s.Lookup(ctx, "never-seen"); err == nil || ok {
+		t.Fatalf("Lookup of a sid this instance never saw, Redis down = %+v %v %v; want an error", got, ok, err)
+	}
 	for i := range 2 {
 		if !s.ReservePin() {
 			t.Fatalf("room for handshake %d refused", i)
@@ -203,10 +208,67 @@ func TestRedisStoreReservationsWhileRedisIsDown(t *testing.T) {
 		}
 		s.ReleasePin()
 	}
+	if got, ok, err := s.Lookup(ctx, "sid0"); err != nil || !ok || got.Node != "n" {
+		t.Fatalf("Lookup of a pin waiting for Redis = %+v %v %v; want it from the cache", got, ok, err)
+	}
+	if cur, created, err := s.Pin(ctx, affinity.Pin{SID: "sid0", Pool: "p", Node: "other", TTL: time.Minute}); err != nil || created || cur.Node != "n" {
+		t.Fatalf("second pin of a waiting sid = %+v %v %v; want the first one", cur, created, err)
+	}
 	if !s.ReservePin() {
 		t.Fatal("room for the third pending pin refused")
 	}
 	if s.ReservePin() {
 		t.Fatal("room beyond MaxPending while Redis is down")
+	}
+	if _, created, err := s.Pin(ctx, affinity.Pin{SID: "sid2", Pool: "p", Node: "n", TTL: time.Minute}); err != nil || !created {
+		t.Fatalf("the third pending pin: %v %v", created, err)
+	}
+	s.ReleasePin()
+	if s.ReservePin() {
+		t.Fatal("room with the write-behind full")
+	}
+	if _, created, err := s.Pin(ctx, affinity.Pin{SID: "sid3", Pool: "p", Node: "n", TTL: time.Minute}); err == nil || created {
+		t.Fatalf("a pin beyond MaxPending while Redis is down: created=%v err=%v; want refused", created, err)
+	}
+	if _, ok, err := s.Lookup(ctx, "sid3"); err == nil || ok {
+		t.Fatalf("the refused pin is found: %v %v", ok, err)
+	}
+}
+
+// TestRedisStoreWriteBehindReachesRedis: a pin made while Redis is down survives the flushes that
+// fail meanwhile and is written, indexed and counted once Redis answers again, so that other
+// instances find it.
+func TestRedisStoreWriteBehindReachesRedis(t *testing.T) {
+	srv := testredis.Start(t)
+	client := func() *redis.Client {
+		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialerRetries: 1, ContextTimeoutEnabled: true})
+		t.Cleanup(func() { rdb.Close() })
+		return rdb
+	}
+	opts := affinity.RedisOptions{Prefix: "wb:", OpTimeout: 100 * time.Millisecond, FlushEvery: 50 * time.Millisecond, CountsTTL: time.Millisecond}
+	a := affinity.NewRedisStore(client(), opts)
+	defer a.Close()
+	srv.Stop()
+	ctx := context.Background()
+	p := affinity.Pin{SID: "during", Pool: "chat", Node: "n1", TTL: time.Minute}
+	if _, created, err := a.Pin(ctx, p); err != nil || !created {
+		t.Fatalf("pin while Redis is down: %v %v", created, err)
+	}
+	time.Sleep(300 * time.Millisecond) // flushes fail meanwhile: the pin must wait for the next one
+	srv = testredis.StartOn(t, srv.Port)
+	b := affinity.NewRedisStore(client(), opts)
+	defer b.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, ok, _ := b.Lookup(ctx, "during")
+		counts, _ := b.CountByNode(ctx, "chat")
+		page, _ := b.List(ctx, affinity.ListOptions{Pool: "chat"})
+		if ok && got.Node == "n1" && counts["n1"] == 1 && len(page.Pins) == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pin made during the outage did not reach Redis: %+v %v, counts %v, listed %d", got, ok, counts, len(page.Pins))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

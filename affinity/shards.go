@@ -87,9 +87,6 @@ func (x *lookupIndex) ofNode(pool, node string) []*record {
 	return out
 }
 
-// TransportCounts is live sessions per node and transport.
-type TransportCounts map[NodeRef]map[string]int
-
 // countTransports counts the live records per node and transport.
 func (x *lookupIndex) countTransports(now int64) TransportCounts {
 	out := TransportCounts{}

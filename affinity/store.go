@@ -1,12 +1,8 @@
 package affinity
 
 import (
-	"cmp"
 	"context"
 	"errors"
-	"slices"
-	"strings"
-	"sync"
 	"time"
 )
 
@@ -78,6 +74,9 @@ type NodeRef struct {
 	Node string `json:"node"`
 }
 
+// TransportCounts is live sessions per node and transport.
+type TransportCounts map[NodeRef]map[string]int
+
 // Errors of a Store.
 var (
 	ErrFull       = errors.New("affinity: the pin table is full")
@@ -85,8 +84,20 @@ var (
 	ErrBadCursor  = errors.New("affinity: invalid list cursor")
 )
 
-// Store is the pin table. Implementations are safe for concurrent use.
-type Store interface {
+// The pin table comes in two parts, so that a caller depends only on what it uses:
+//
+//   - PinTable: the sid -> node table itself (lookups, pins, listings, counts, readiness);
+//   - ClusterState: what the sidpin instances sharing a table tell each other, beside the pins:
+//     drain marks and evictions (an operator's kicks).
+//
+// Store is both, plus Close for whoever built it. MemoryStore and RedisStore implement Store.
+//
+// Code that only reads the table (the operator's API, the metrics collector) takes a PinTable; the
+// request path, which also drains nodes and kicks sessions, and whoever built the store (to close
+// it) take a Store.
+
+// PinTable is the sid -> node table. Implementations are safe for concurrent use.
+type PinTable interface {
 	// Lookup returns the live pin of sid; ok is false when there is none (never pinned, unpinned or
 	// expired). When ok is false and the table still held the pin, expired, pin is that pin (so a
 	// caller can tell an expired session from an unknown one); otherwise it is the zero Pin.
@@ -107,12 +118,6 @@ type Store interface {
 	SetTransport(ctx context.Context, sid, transport string) error
 	// Unpin removes the pin of sid; ok is false when there was none.
 	Unpin(ctx context.Context, sid string) (ok bool, err error)
-	// Evict unpins sid and tells every instance sharing the table (this one included): each drops
-	// what it caches of the pin and calls the functions given to OnEvict, which end what the instance
-	// holds of the session (an operator's kick).
-	Evict(ctx context.Context, sid string) (ok bool, err error)
-	// OnEvict registers fn to hear every evicted sid, from any instance.
-	OnEvict(fn func(sid string))
 	// List returns one page of pins in a stable order; pins added during paging may or may not appear,
 	// none appears twice.
 	List(ctx context.Context, opts ListOptions) (Page, error)
@@ -121,18 +126,42 @@ type Store interface {
 	// UnpinNode removes every pin of one node (it went down, or a reload removed it) and returns how
 	// many it removed; each (may be nil) hears every removed sid.
 	UnpinNode(ctx context.Context, pool, node string, each func(sid string)) (int, error)
-	// SetDrain marks a node draining, or not, for every sidpin instance sharing the table.
-	SetDrain(ctx context.Context, ref NodeRef, draining bool) error
-	// Drained returns the nodes marked draining with SetDrain.
-	Drained(ctx context.Context) ([]NodeRef, error)
 	// LocalTransportCounts counts live sessions per node and transport as this instance knows them:
 	// all of them for the memory table, those this instance routed recently for Redis (its cache).
 	LocalTransportCounts() TransportCounts
 	// Ping reports whether the table answers (readiness).
 	Ping(ctx context.Context) error
+}
+
+// ClusterState is what the sidpin instances sharing a pin table tell each other beside the pins.
+// With the memory table there is one instance, which hears only itself.
+type ClusterState interface {
+	// SetDrain marks a node draining, or not, for every sidpin instance sharing the table.
+	SetDrain(ctx context.Context, ref NodeRef, draining bool) error
+	// Drained returns the nodes marked draining with SetDrain.
+	Drained(ctx context.Context) ([]NodeRef, error)
+	// Evict unpins sid and tells every instance sharing the table (this one included): each drops
+	// what it caches of the pin and calls the functions given to OnEvict, which end what the instance
+	// holds of the session (an operator's kick).
+	Evict(ctx context.Context, sid string) (ok bool, err error)
+	// OnEvict registers fn to hear every evicted sid, from any instance.
+	OnEvict(fn func(sid string))
+}
+
+// Store is the whole pin store: the table, the state shared with other instances, and Close for
+// whoever built it. Implementations are safe for concurrent use.
+type Store interface {
+	PinTable
+	ClusterState
 	// Close stops background work.
 	Close() error
 }
+
+// Both implementations are whole Stores.
+var (
+	_ Store = (*MemoryStore)(nil)
+	_ Store = (*RedisStore)(nil)
+)
 
 // newPin checks a pin about to be stored and dates it: created (unless given) and seen now.
 func newPin(p Pin, now time.Time) (Pin, error) {
@@ -164,37 +193,5 @@ func copyCounts(m map[string]int) map[string]int {
 	for k, v := range m {
 		out[k] = v
 	}
-	return out
-}
-
-// evictHandlers is the list of OnEvict functions, shared by both stores.
-type evictHandlers struct {
-	mu  sync.Mutex
-	fns []func(string)
-}
-
-func (h *evictHandlers) add(fn func(string)) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.fns = append(h.fns, fn)
-}
-
-func (h *evictHandlers) call(sid string) {
-	h.mu.Lock()
-	fns := h.fns
-	h.mu.Unlock()
-	for _, fn := range fns {
-		fn(sid)
-	}
-}
-
-func sortedRefs(set map[NodeRef]bool) []NodeRef {
-	out := make([]NodeRef, 0, len(set))
-	for r := range set {
-		out = append(out, r)
-	}
-	slices.SortFunc(out, func(a, b NodeRef) int {
-		return cmp.Or(strings.Compare(a.Pool, b.Pool), strings.Compare(a.Node, b.Node))
-	})
 	return out
 }
