@@ -32,7 +32,7 @@ type Proxy interface {
 // Server is the admin listener.
 type Server struct {
 	proxy    Proxy
-	store    affinity.Store
+	store    affinity.PinTable
 	token    []byte // empty: no token (loopback only; the config refuses it elsewhere)
 	sessions *sessions
 	life     context.Context // the parent of every request's store calls; Shutdown ends it
@@ -43,7 +43,7 @@ type Server struct {
 }
 
 // New returns the admin server; token may be empty.
-func New(proxy Proxy, store affinity.Store, token string, log *slog.Logger) *Server {
+func New(proxy Proxy, store affinity.PinTable, token string, log *slog.Logger) *Server {
 	life, stop := context.WithCancel(context.Background())
 	s := &Server{proxy: proxy, store: store, token: []byte(token), log: log, sessions: newSessions(), life: life, stop: stop,
 		metrics: fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(proxy.Metrics().Registry, promhttp.HandlerOpts{}))}

@@ -3,7 +3,6 @@ package backends
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"sort"
@@ -17,17 +16,16 @@ import (
 	"github.com/sidpin/sidpin/configs"
 )
 
-// Node is one chat node and the HTTP client that talks to it. A reload keeps the Node of a pool/name
-// whose URL did not change, with its connections, state and counters.
+// Node is one chat node: its state, and the Transport that reaches it. A reload keeps the Node of a
+// pool/name whose URL did not change, with its state and counters (and its Transport, unless the
+// transport's settings changed).
 type Node struct {
 	Pool string
 	Name string
 	URL  string
 	Addr string // host:port to dial
-	TLS  bool
-	// Client sends polling and plain requests to the node. It never retries: a polling GET can take
-	// packets off the node, so a request that may have reached it must not be sent twice.
-	Client *fasthttp.HostClient
+	TLS  bool   // an https:// node
+	host string // the URL's host name, for the TLS server name
 
 	weight    atomic.Int64
 	cfgDrain  atomic.Bool // drain: true in the config
@@ -42,13 +40,24 @@ type Node struct {
 	handshakes atomic.Int64
 	changes    atomic.Int64 // state changes since the node was created
 
-	health  health
-	conns   connSet // the traffic's open connections
-	check   atomic.Pointer[configs.Health]
-	prober  *fasthttp.HostClient // active HTTP checks, apart from the traffic's connections
-	stateMu sync.Mutex           // one transition at a time, so each change is reported once
-	notify  func(Change)
+	health    health
+	check     atomic.Pointer[configs.Health]
+	transport atomic.Pointer[Transport]
+	trOpts    TransportOptions // what the transport was built from (reloads, under the Manager's lock)
+	stateMu   sync.Mutex       // one transition at a time, so each change is reported once
+	notify    func(Change)
 }
+
+// Do sends req to the node and reads the answer into resp until deadline (see Transport.Do).
+func (n *Node) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
+	return n.transport.Load().Do(req, resp, deadline)
+}
+
+// DialWebSocket opens a WebSocket tunnel's connection to the node (see Transport.DialWebSocket).
+func (n *Node) DialWebSocket() (net.Conn, error) { return n.transport.Load().DialWebSocket() }
+
+// CloseConnections closes the node's open HTTP connections: requests in flight on them fail at once.
+func (n *Node) CloseConnections() int { return n.transport.Load().CloseConnections() }
 
 // BeginHandshake counts a new session on its way to the node; EndHandshake must follow once its
 // pin is stored (or the handshake failed).
@@ -172,32 +181,9 @@ type Set struct {
 	Pools []*Pool // most specific match first
 }
 
-// Options tune the node clients.
-type Options struct {
-	MaxConnsPerNode int
-	DialTimeout     time.Duration
-	ResponseTimeout time.Duration // upper bound of one request; held polls need pingInterval+pingTimeout
-	MaxHeaderBytes  int
-}
-
-// New builds the pools of cfg with new nodes (a Manager reuses nodes across reloads).
-func New(cfg *configs.Config) (*Set, error) {
-	return build(cfg, nil)
-}
-
-func clientOptions(cfg *configs.Config) Options {
-	return Options{
-		MaxConnsPerNode: cfg.Limits.MaxConnections,
-		DialTimeout:     cfg.Timeouts.UpstreamDial.D(),
-		ResponseTimeout: cfg.Timeouts.UpstreamResponse.D(),
-		MaxHeaderBytes:  cfg.Limits.MaxHeaderBytes,
-	}
-}
-
 // build makes the pools of cfg. reuse, when set, returns the existing node to keep for a configured
 // one (already updated to the new config), or nil for a new node.
 func build(cfg *configs.Config, reuse func(pc *configs.Pool, nc configs.Node) *Node) (*Set, error) {
-	opts := clientOptions(cfg)
 	s := &Set{}
 	for i := range cfg.Pools {
 		pc := &cfg.Pools[i]
@@ -212,7 +198,7 @@ func build(cfg *configs.Config, reuse func(pc *configs.Pool, nc configs.Node) *N
 			}
 			if n == nil {
 				var err error
-				if n, err = newNode(pc, nc, opts); err != nil {
+				if n, err = newNode(cfg, pc, nc); err != nil {
 					return nil, fmt.Errorf("pool %s node %s: %w", pc.Name, nc.Name, err)
 				}
 			}
@@ -253,73 +239,44 @@ func withSlash(p string) string {
 	return p + "/"
 }
 
-func newNode(pc *configs.Pool, nc configs.Node, o Options) (*Node, error) {
+func newNode(cfg *configs.Config, pc *configs.Pool, nc configs.Node) (*Node, error) {
 	u, err := url.Parse(nc.URL)
 	if err != nil {
 		return nil, err
 	}
-	tls := u.Scheme == "https"
+	https := u.Scheme == "https"
 	addr := u.Host
 	if u.Port() == "" {
 		port := "80"
-		if tls {
+		if https {
 			port = "443"
 		}
 		addr = net.JoinHostPort(u.Hostname(), port)
 	}
-	n := &Node{Pool: pc.Name, Name: nc.Name, URL: nc.URL, Addr: addr, TLS: tls}
+	n := &Node{Pool: pc.Name, Name: nc.Name, URL: nc.URL, Addr: addr, TLS: https, host: u.Hostname()}
 	n.weight.Store(int64(nc.Weight))
 	n.cfgDrain.Store(nc.Drain)
 	check := pc.Health
 	n.check.Store(&check)
-	n.prober = newProber(addr, tls, o.DialTimeout)
-	dialTimeout := o.DialTimeout
-	n.Client = &fasthttp.HostClient{
-		Addr:  addr,
-		IsTLS: tls,
-		Dial: func(a string) (net.Conn, error) {
-			if n.Gone() {
-				return nil, ErrNodeDown // a retry of a request cut by CloseConnections ends here
-			}
-			c, err := fasthttp.DialTimeout(a, dialTimeout)
-			if err != nil {
-				return nil, err
-			}
-			return n.conns.track(c), nil
-		},
-		MaxConns:           o.MaxConnsPerNode,
-		MaxConnWaitTimeout: time.Second,
-		// Below Node's 5 s keepAliveTimeout, so an idle connection is dropped here before the node
-		// closes it under a request.
-		MaxIdleConnDuration:       idleConnTimeout,
-		ReadTimeout:               o.ResponseTimeout,
-		WriteTimeout:              10 * time.Second,
-		MaxIdemponentCallAttempts: 2,
-		RetryIfErr: func(req *fasthttp.Request, attempts int, err error) (bool, bool) {
-			if n.Gone() {
-				// sidpin cut the connection itself (the node went down or was retired): the node did
-				// get the request, and a second copy of a held poll would be an overlapping GET.
-				return false, false
-			}
-			return retryUnansweredOnce(req, attempts, err)
-		},
-		DisablePathNormalizing:        true,
-		DisableHeaderNamesNormalizing: true,
-		NoDefaultUserAgentHeader:      true,
-		ReadBufferSize:                o.MaxHeaderBytes,
+	if _, err := n.setTransport(cfg, pc); err != nil {
+		return nil, err
 	}
 	return n, nil
 }
 
-// idleConnTimeout is how long a kept-alive connection to a node may sit unused.
-const idleConnTimeout = 4 * time.Second
-
-// retryUnansweredOnce sends a request again, once, only when the node closed the connection before
-// answering a single byte: a kept-alive connection it was closing as the request went out, so the
-// request was never processed. Anything that got part of an answer, or timed out, is never sent
-// twice: a polling GET can take packets off the node.
-func retryUnansweredOnce(_ *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
-	return false, attempts == 1 && errors.Is(err, io.EOF)
+// setTransport gives the node a transport built from cfg, unless the one it has was built from the
+// same settings; it reports whether it changed.
+func (n *Node) setTransport(cfg *configs.Config, pc *configs.Pool) (bool, error) {
+	o, err := transportOptions(cfg, pc, n.TLS, n.host)
+	if err != nil {
+		return false, err
+	}
+	if n.transport.Load() != nil && o.same(n.trOpts) {
+		return false, nil
+	}
+	n.trOpts = o
+	n.transport.Store(newTransport(n.Addr, o, n.Gone))
+	return true, nil
 }
 
 // Match returns the pool serving host and path, or nil. host is compared without case and port-aware:

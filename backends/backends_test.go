@@ -17,7 +17,7 @@ func testSet(t testing.TB, yaml string) *Set {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(cfg)
+	s, err := build(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,6 +52,3 @@ func (s *connSet) closeAll() int {
 	}
 	return len(open)
 }
-
-// CloseConnections closes the node's open HTTP connections: requests in flight on them fail at once.
-func (n *Node) CloseConnections() int { return n.conns.closeAll() }

@@ -118,7 +118,8 @@ func TestNoFaultForWhatTheNodeAnswered(t *testing.T) {
 	}
 	held := misbehavingNode(t, func(*net.TCPConn) { time.Sleep(time.Second) })
 	n := testNode(t, held)
-	n.Client.MaxConns, n.Client.MaxConnWaitTimeout = 1, 0
+	tr := n.transport.Load()
+	tr.client.MaxConns, tr.client.MaxConnWaitTimeout = 1, 0
 	go func() { _ = roundTrip(n, time.Second) }()
 	time.Sleep(100 * time.Millisecond)
 	err := roundTrip(n, time.Second)
@@ -141,7 +142,7 @@ func roundTrip(n *Node, timeout time.Duration) error {
 	req.SetRequestURI("/socket.io/?EIO=4&transport=polling")
 	req.SetHost("x")
 	resp.StreamBody = true
-	if err := n.Client.DoDeadline(req, resp, time.Now().Add(timeout)); err != nil {
+	if err := n.Do(req, resp, time.Now().Add(timeout)); err != nil {
 		return err
 	}
 	_, err := io.Copy(io.Discard, resp.BodyStream())

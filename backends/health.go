@@ -2,56 +2,14 @@ package backends
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
-	"net"
 	"time"
-
-	"github.com/valyala/fasthttp"
 
 	"github.com/sidpin/sidpin/configs"
 )
 
-// newProber returns the client of a node's active HTTP checks: its own single connection, so a check
-// neither waits behind proxied traffic nor fails because the traffic filled the node's pool.
-func newProber(addr string, tls bool, dialTimeout time.Duration) *fasthttp.HostClient {
-	return &fasthttp.HostClient{
-		Addr:                          addr,
-		IsTLS:                         tls,
-		Dial:                          func(a string) (net.Conn, error) { return fasthttp.DialTimeout(a, dialTimeout) },
-		MaxConns:                      1,
-		MaxIdleConnDuration:           idleConnTimeout,
-		MaxIdemponentCallAttempts:     1,
-		NoDefaultUserAgentHeader:      true,
-		DisableHeaderNamesNormalizing: true,
-		MaxResponseBodySize:           64 << 10,
-	}
-}
-
-// probe runs one active check of the node; nil means healthy.
-func (n *Node) probe(h *configs.Health) error {
-	if h.Kind == configs.HealthTCP {
-		c, err := net.DialTimeout("tcp", n.Addr, h.Timeout.D())
-		if err != nil {
-			return fmt.Errorf("tcp check: %w", err)
-		}
-		return c.Close()
-	}
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI(h.Path)
-	req.SetHost(n.Addr)
-	req.Header.Set("User-Agent", "sidpin-health-check")
-	resp.SkipBody = true
-	if err := n.prober.DoTimeout(req, resp, h.Timeout.D()); err != nil {
-		return fmt.Errorf("http check %s: %w", h.Path, err)
-	}
-	if resp.StatusCode() != h.ExpectStatus {
-		return fmt.Errorf("http check %s: status %d, want %d", h.Path, resp.StatusCode(), h.ExpectStatus)
-	}
-	return nil
-}
+// probe runs one active check of the node over its transport; nil means healthy.
+func (n *Node) probe(h *configs.Health) error { return n.transport.Load().probe(h) }
 
 // runChecks checks the node every interval until ctx ends. The config is re-read each round, so a
 // reload changes the checks without restarting them. With kind none only passive checks move the

@@ -90,6 +90,8 @@ type Pool struct {
 	EngineIOPath string `yaml:"engineio_path"`
 	Balance      string `yaml:"balance"`
 	Health       Health `yaml:"health"`
+	// TLS configures the connections to the pool's https:// nodes.
+	TLS UpstreamTLS `yaml:"tls"`
 	// OnNodeRemoved says what happens to the sessions of a node a reload removes: drain (they stay
 	// until they end) or close (their pins are purged and their WebSockets closed at once).
 	OnNodeRemoved string `yaml:"on_node_removed"`

@@ -170,6 +170,10 @@ func TestValidationRules(t *testing.T) {
 		{"probe timeout", minimal + "timeouts: {upgrade_probe: -1s}\n", "timeouts.upgrade_probe", "positive"},
 		{"pin lifetime under slack", minimal + "timeouts: {max_pin_lifetime: 10s, pin_slack: 15s}\n", "timeouts.max_pin_lifetime", "longer than"},
 		{"shutdown delay over grace", minimal + "timeouts: {shutdown_delay: 40s}\n", "timeouts.shutdown_delay", "less than"},
+		{"upstream tls without an https node", "pools:\n  - name: chat\n    tls: {server_name: x}\n    nodes:\n      - {name: a, url: 'http://a:1'}\n", "pools[0].tls", "no node"},
+		{"upstream tls cert without key", "pools:\n  - name: chat\n    tls: {cert_file: /etc/hostname}\n    nodes:\n      - {name: a, url: 'https://a:1'}\n", "pools[0].tls", "together"},
+		{"upstream tls missing CA", "pools:\n  - name: chat\n    tls: {ca_file: /no/such/ca.pem}\n    nodes:\n      - {name: a, url: 'https://a:1'}\n", "pools[0].tls", "ca_file"},
+		{"upstream tls CA not PEM", "pools:\n  - name: chat\n    tls: {ca_file: /etc/hostname}\n    nodes:\n      - {name: a, url: 'https://a:1'}\n", "pools[0].tls", "no PEM"},
 		{"log level", minimal + "log: {level: loud}\n", "log.level", "not a level"},
 		{"log format", minimal + "log: {format: xml}\n", "log.format", "not a format"},
 	}

@@ -221,6 +221,25 @@ func (v *validator) pool(path string, p *Pool) {
 	}
 	v.health(path+".health", p.Health)
 	v.nodes(path+".nodes", p.Nodes)
+	v.upstreamTLS(path, p)
+}
+
+// upstreamTLS checks a pool's TLS options by building the client config the nodes will use.
+func (v *validator) upstreamTLS(path string, p *Pool) {
+	if !p.TLS.Enabled() {
+		return
+	}
+	https := false
+	for _, n := range p.Nodes {
+		https = https || strings.HasPrefix(n.URL, "https://")
+	}
+	if !https {
+		v.add(path+".tls", "is set, but no node of the pool has an https:// URL")
+		return
+	}
+	if _, err := p.TLS.ClientConfig("node"); err != nil {
+		v.add(path+".tls", "%v", err)
+	}
 }
 
 // orList writes names as "a, b or c".

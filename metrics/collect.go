@@ -14,7 +14,7 @@ import (
 // Sources are what the scrape-time collector reads.
 type Sources struct {
 	Nodes   func() []*backends.Node
-	Store   affinity.Store
+	Store   affinity.PinTable
 	Tunnels func() int                       // open WebSocket tunnels
 	Relayed func() (toNode, toClient uint64) // bytes relayed on WebSocket tunnels
 	Limits  func() clientlimits.Stats        // limits.per_client counters; nil when off

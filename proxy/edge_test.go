@@ -109,10 +109,10 @@ func TestDeadNode(t *testing.T) {
 // TestSessionOfADeadNode: a request of a session whose node died gets 502 at once and is never sent
 // to another node (which does not know the session).
 func TestSessionOfADeadNode(t *testing.T) {
-	a := startStoppableNode(t, "node1")
-	other, seen := countingFront(t, startChatNode(t, chatnode.NodeConfig{Name: "node2"}),
-		func(line string) bool { return strings.Contains(line, "sid=") })
-	p := startProxy(t, []string{a.url, other}, func(c *configs.Config) { c.Pools[0].Balance = configs.BalanceRoundRobin })
+	sidLines := func(line string) bool { return strings.Contains(line, "sid=") }
+	dying, _, kill := killableFront(t, startChatNode(t, chatnode.NodeConfig{Name: "node1"}), sidLines)
+	other, seen := countingFront(t, startChatNode(t, chatnode.NodeConfig{Name: "node2"}), sidLines)
+	p := startProxy(t, []string{dying, other}, func(c *configs.Config) { c.Pools[0].Balance = configs.BalanceRoundRobin })
 	var url string
 	for range 4 { // a session on node1
 		_, u := openSession(t, p.base, "4")
@@ -125,7 +125,7 @@ func TestSessionOfADeadNode(t *testing.T) {
 		t.Fatal("no session landed on node1")
 	}
 	before := seen.Load()
-	a.stop()
+	kill()
 	start := time.Now()
 	r := post(t, url, `42["echo","x"]`)
 	if r.status != 502 || time.Since(start) > time.Second {

@@ -53,7 +53,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, x exchange) error {
 func (p *Proxy) send(ctx *fasthttp.RequestCtx, x exchange) (*fasthttp.Response, error) {
 	up := fasthttp.AcquireResponse()
 	up.StreamBody = true
-	err := x.node.Client.DoDeadline(&ctx.Request, up, x.deadline)
+	err := x.node.Do(&ctx.Request, up, x.deadline)
 	if err != nil {
 		fasthttp.ReleaseResponse(up)
 		p.answerUpstreamError(ctx, x.node, err, x.handshake)

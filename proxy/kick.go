@@ -61,7 +61,7 @@ func (p *Proxy) closeAtNode(pin affinity.Pin) error {
 		body = "1:1" // v3 payloads are length-prefixed
 	}
 	req.SetBodyString(body)
-	if err := node.Client.DoTimeout(req, resp, kickTimeout); err != nil {
+	if err := node.Do(req, resp, time.Now().Add(kickTimeout)); err != nil {
 		return err
 	}
 	if resp.StatusCode() != fasthttp.StatusOK {

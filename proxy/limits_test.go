@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,10 +30,21 @@ func countingChatNode(t *testing.T) (string, *atomic.Int64) {
 	})
 }
 
-// countingFront relays connections to the node at url, counting the GET request lines that match.
+// countingFront relays connections to the node at url, counting the request lines that match.
 func countingFront(t *testing.T, url string, match func(requestLine string) bool) (string, *atomic.Int64) {
 	t.Helper()
+	front, n, _ := killableFront(t, url, match)
+	return front, n
+}
+
+// killableFront is countingFront with a kill: the front's listener and every connection it relays
+// close at once, as when a node's process dies (a node shut down gracefully may still answer on the
+// connections it has).
+func killableFront(t *testing.T, url string, match func(requestLine string) bool) (string, *atomic.Int64, func()) {
+	t.Helper()
 	var n atomic.Int64
+	var mu sync.Mutex
+	var conns []net.Conn
 	front := listen(t)
 	go func() {
 		for {
@@ -40,10 +52,21 @@ func countingFront(t *testing.T, url string, match func(requestLine string) bool
 			if err != nil {
 				return
 			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
 			go countRequests(c, strings.TrimPrefix(url, "http://"), match, &n)
 		}
 	}()
-	return "http://" + front.Addr().String(), &n
+	kill := func() {
+		front.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+	return "http://" + front.Addr().String(), &n, kill
 }
 
 // countRequests relays one connection to the node, counting the request lines that match.
@@ -55,16 +78,22 @@ func countRequests(c net.Conn, node string, match func(string) bool, n *atomic.I
 	}
 	defer up.Close()
 	go func() { _, _ = bufio.NewReader(up).WriteTo(c); c.Close() }()
-	br := bufio.NewReader(c)
+	var line []byte // the line being read, kept up to 8 KiB: request lines are short
+	buf := make([]byte, 16<<10)
 	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return
+		k, err := c.Read(buf)
+		for _, b := range buf[:k] { // every byte is relayed as it comes; lines are only watched
+			if b == '\n' {
+				l := string(line)
+				if (strings.HasPrefix(l, "GET ") || strings.HasPrefix(l, "POST ")) && match(l) {
+					n.Add(1)
+				}
+				line = line[:0]
+			} else if len(line) < 8<<10 {
+				line = append(line, b)
+			}
 		}
-		if (strings.HasPrefix(line, "GET ") || strings.HasPrefix(line, "POST ")) && match(line) {
-			n.Add(1)
-		}
-		if _, err := up.Write([]byte(line)); err != nil {
+		if _, werr := up.Write(buf[:k]); werr != nil || err != nil {
 			return
 		}
 	}

@@ -72,9 +72,9 @@ func New(cfg *configs.Config, store affinity.Store, log *slog.Logger, opts ...Op
 		Tunnels: func() int { return p.relay.Count() }, Relayed: func() (uint64, uint64) { return p.relay.Relayed() },
 		Limits: p.limits.Stats})
 	p.relay = upgrade.NewRelay(upgrade.Options{
-		DialTimeout: cfg.Timeouts.UpstreamDial.D(), HandshakeTimeout: cfg.Timeouts.Handshake.D(),
-		ProbeTimeout: cfg.Timeouts.UpgradeProbe.D(),
-		MaxFrame:     cfg.Limits.MaxBodyBytes, TouchEvery: touchEvery(cfg), Logger: log,
+		HandshakeTimeout: cfg.Timeouts.Handshake.D(),
+		ProbeTimeout:     cfg.Timeouts.UpgradeProbe.D(),
+		MaxFrame:         cfg.Limits.MaxBodyBytes, TouchEvery: touchEvery(cfg), Logger: log,
 		IdleTimeout: cfg.Timeouts.WebSocketIdle.D(),
 	})
 	p.server = &fasthttp.Server{
@@ -182,6 +182,9 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// Pins is the pin table as the proxy uses it: timed and counted in the metrics, for the admin API too.
+func (p *Proxy) Pins() affinity.PinTable { return p.store }
+
 // Draining reports whether the proxy is shutting down.
 func (p *Proxy) Draining() bool { return p.draining.Load() }
 
@@ -275,7 +278,7 @@ func (p *Proxy) relayUpgrade(ctx *fasthttp.RequestCtx, node *backends.Node, hook
 	dropAdminCookie(&ctx.Request.Header)
 	addForwarded(&ctx.Request.Header, clientIP(ctx), p.tls)
 	hooks.OnNodeFailed = func(err error) { node.ObserveFault(upgradeFault(err), err) }
-	err := p.relay.Serve(ctx, upgrade.Target{Addr: node.Addr, TLS: node.TLS}, hooks)
+	err := p.relay.Serve(ctx, upgrade.Target{Addr: node.Addr, Dial: node.DialWebSocket}, hooks)
 	if err != nil {
 		fault := upgradeFault(err)
 		node.ObserveFault(fault, err)

@@ -131,7 +131,8 @@ func routedFront(t *testing.T, opts Options, route func(path string) string, hoo
 	srv := &fasthttp.Server{
 		ReduceMemoryUsage: true, KeepHijackedConns: true,
 		Handler: func(ctx *fasthttp.RequestCtx) {
-			_ = r.Serve(ctx, Target{Addr: route(string(ctx.Path()))}, hooks())
+			addr := route(string(ctx.Path()))
+			_ = r.Serve(ctx, Target{Addr: addr, Dial: func() (net.Conn, error) { return net.DialTimeout("tcp", addr, 2*time.Second) }}, hooks())
 		},
 	}
 	go srv.Serve(ln)

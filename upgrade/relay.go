@@ -3,7 +3,6 @@ package upgrade
 import (
 	"bufio"
 	"bytes"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -21,8 +20,8 @@ import (
 
 // Target is the node a WebSocket goes to.
 type Target struct {
-	Addr string // host:port
-	TLS  bool
+	Addr string                   // host:port, which CloseTarget matches
+	Dial func() (net.Conn, error) // the connection to the node, TLS included (the node's transport)
 }
 
 // Hooks let the caller follow a tunnel's Engine.IO session without knowing WebSocket framing.
@@ -50,7 +49,6 @@ type Hooks struct {
 
 // Options configure a Relay.
 type Options struct {
-	DialTimeout      time.Duration // default 2s
 	HandshakeTimeout time.Duration // the node's 101 and, for WebSocket-first, its open frame; default 10s
 	ProbeTimeout     time.Duration // a probe's wait for the client's "5" after the 101; default 10s
 	MaxFrame         int           // largest frame the watcher reads whole; default 2 MiB
@@ -87,9 +85,6 @@ var (
 
 // NewRelay returns a relay; Shutdown or Close ends its tunnels.
 func NewRelay(opts Options) *Relay {
-	if opts.DialTimeout <= 0 {
-		opts.DialTimeout = 2 * time.Second
-	}
 	if opts.HandshakeTimeout <= 0 {
 		opts.HandshakeTimeout = 10 * time.Second
 	}
@@ -117,7 +112,7 @@ func NewRelay(opts Options) *Relay {
 // and relays until either side ends; otherwise the node's answer goes to the client as it is.
 // It returns ErrDial (wrapped) when the node cannot be reached, after answering 502.
 func (r *Relay) Serve(ctx *fasthttp.RequestCtx, target Target, hooks Hooks) error {
-	node, err := r.dial(target)
+	node, err := target.Dial()
 	if err != nil {
 		ctx.Error("sidpin: the chat node cannot be reached", fasthttp.StatusBadGateway)
 		return fmt.Errorf("%w %s: %w", ErrDial, target.Addr, err)
@@ -155,21 +150,6 @@ func (r *Relay) Serve(ctx *fasthttp.RequestCtx, target Target, hooks Hooks) erro
 		go newTunnel(r, target.Addr, client, node, br, hooks).run(head)
 	})
 	return nil
-}
-
-func (r *Relay) dial(target Target) (net.Conn, error) {
-	d := net.Dialer{Timeout: r.opts.DialTimeout, KeepAlive: 30 * time.Second}
-	conn, err := d.Dial("tcp", target.Addr)
-	if err != nil || !target.TLS {
-		return conn, err
-	}
-	host, _, _ := net.SplitHostPort(target.Addr)
-	tc := tls.Client(conn, &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12})
-	if err := tc.Handshake(); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	return tc, nil
 }
 
 // writeUpgradeRequest writes the client's upgrade request for the node: the same method, URI and headers

@@ -177,7 +177,7 @@ func serve(cfg *configs.Config, listenFlag string, log *slog.Logger) int {
 		log.Error("cannot listen", "addr", cfg.Listen, "err", err)
 		return 1
 	}
-	adm, err := startAdmin(cfg, p, store, log)
+	adm, err := startAdmin(cfg, p, log)
 	if err != nil {
 		ln.Close()
 		log.Error("cannot start the admin listener", "addr", cfg.Admin.Listen, "err", err)
@@ -212,7 +212,7 @@ func serve(cfg *configs.Config, listenFlag string, log *slog.Logger) int {
 }
 
 // startAdmin starts the admin listener when the config has one.
-func startAdmin(cfg *configs.Config, p *proxy.Proxy, store affinity.Store, log *slog.Logger) (*admin.Server, error) {
+func startAdmin(cfg *configs.Config, p *proxy.Proxy, log *slog.Logger) (*admin.Server, error) {
 	if cfg.Admin.Listen == "" {
 		return nil, nil
 	}
@@ -226,7 +226,7 @@ func startAdmin(cfg *configs.Config, p *proxy.Proxy, store affinity.Store, log *
 	if err != nil {
 		return nil, err
 	}
-	s := admin.New(p, store, token, log)
+	s := admin.New(p, p.Pins(), token, log)
 	go func() {
 		if err := s.Serve(ln); err != nil {
 			log.Error("admin listener stopped", "err", err)

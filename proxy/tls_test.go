@@ -1,0 +1,164 @@
+package proxy_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+
+	"github.com/sidpin/sidpin/backends"
+	"github.com/sidpin/sidpin/chatnode"
+	"github.com/sidpin/sidpin/configs"
+)
+
+// testPKI is a throwaway CA with one server and one client certificate, written as PEM files.
+type testPKI struct {
+	caFile, clientCert, clientKey string
+	serverTLS                     *tls.Config // the node's: its certificate, and client certificates required
+}
+
+func newTestPKI(t *testing.T, serverName string) testPKI {
+	t.Helper()
+	dir := t.TempDir()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sidpin test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	issue := func(serial int64, usage x509.ExtKeyUsage, dns []string) (certPEM, keyPEM []byte) {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "sidpin test"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: dns,
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kder, _ := x509.MarshalECPrivateKey(key)
+		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+	}
+	write := func(name string, data []byte) string {
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	sCert, sKey := issue(2, x509.ExtKeyUsageServerAuth, []string{serverName})
+	cCert, cKey := issue(3, x509.ExtKeyUsageClientAuth, nil)
+	serverPair, err := tls.X509KeyPair(sCert, sKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return testPKI{
+		caFile:     write("ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})),
+		clientCert: write("client.pem", cCert), clientKey: write("client-key.pem", cKey),
+		serverTLS: &tls.Config{Certificates: []tls.Certificate{serverPair}, ClientCAs: pool,
+			ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12},
+	}
+}
+
+// startTLSChatNode serves a real chat node over TLS (mutual: it requires a client certificate).
+func startTLSChatNode(t *testing.T, name string, serverTLS *tls.Config) string {
+	t.Helper()
+	n, err := chatnode.NewNode(context.Background(), chatnode.NodeConfig{Name: name, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := listen(t)
+	go n.Serve(tls.NewListener(ln, serverTLS))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		n.Shutdown(ctx)
+	})
+	return "https://" + ln.Addr().String()
+}
+
+// TestTLSNodes: nodes served over mutual TLS, reached by IP with the certificate's name given as
+// server_name: polling sessions, WebSocket upgrades and HTTP health checks all go through the pool's
+// TLS options; without the CA the nodes are not trusted.
+func TestTLSNodes(t *testing.T) {
+	pki := newTestPKI(t, "chat.internal")
+	urls := []string{startTLSChatNode(t, "node1", pki.serverTLS), startTLSChatNode(t, "node2", pki.serverTLS)}
+	tlsOpts := configs.UpstreamTLS{CAFile: pki.caFile, ServerName: "chat.internal", CertFile: pki.clientCert, KeyFile: pki.clientKey}
+	p, base, _ := startManagedProxy(t, urls, func(c *configs.Config) {
+		c.Pools[0].TLS = tlsOpts
+		c.Pools[0].Health.Interval = configs.Duration(50 * time.Millisecond)
+		c.Pools[0].Health.Timeout = configs.Duration(time.Second)
+	})
+	t.Run("polling", func(t *testing.T) {
+		seen := map[string]bool{}
+		for range 4 {
+			_, url := openSession(t, base, "4")
+			seen[connectChat(t, url)] = true
+			if r := post(t, url, `42["echo","over tls"]`); r.status != 200 || r.body != "ok" {
+				t.Fatalf("POST: %d %q", r.status, r.body)
+			}
+		}
+		if len(seen) != 2 {
+			t.Fatalf("sessions landed on %v", seen)
+		}
+	})
+	t.Run("websocket upgrade", func(t *testing.T) {
+		sid, url := openSession(t, base, "4")
+		connectChat(t, url)
+		ws, _, err := websocket.DefaultDialer.Dial(wsURL(base)+"/socket.io/?EIO=4&transport=websocket&sid="+sid, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.Close()
+		_ = ws.WriteMessage(websocket.TextMessage, []byte("2probe"))
+		if got := readText(t, ws); got != "3probe" {
+			t.Fatalf("probe answer %q", got)
+		}
+		if r := get(t, url); r.body != "6" { // the held poll ends, as engine.io-client waits for
+			t.Fatalf("GET during the upgrade: %q", r.body)
+		}
+		_ = ws.WriteMessage(websocket.TextMessage, []byte("5"))
+		_ = ws.WriteMessage(websocket.TextMessage, []byte(`423["echo","ws over tls"]`))
+		if got := readText(t, ws); got != `433["ws over tls"]` {
+			t.Fatalf("echo over the upgraded WebSocket: %q", got)
+		}
+	})
+	t.Run("health checks", func(t *testing.T) {
+		for _, n := range p.Nodes().Nodes() {
+			if n.State() != backends.StateUp || !n.Health().Healthy {
+				t.Fatalf("%s is %s: %s", n.Name, n.State(), n.Health().LastErr)
+			}
+		}
+	})
+	t.Run("without the CA the nodes are not trusted", func(t *testing.T) {
+		untrusted := startProxy(t, urls, func(c *configs.Config) {
+			c.Pools[0].TLS = configs.UpstreamTLS{ServerName: "chat.internal", CertFile: pki.clientCert, KeyFile: pki.clientKey}
+		})
+		if r := get(t, untrusted.base+"/socket.io/?EIO=4&transport=polling"); r.status != 502 {
+			t.Fatalf("a handshake to an untrusted node: %d %q", r.status, r.body)
+		}
+	})
+	t.Run("without a client certificate the nodes refuse", func(t *testing.T) {
+		anonymous := startProxy(t, urls, func(c *configs.Config) {
+			c.Pools[0].TLS = configs.UpstreamTLS{CAFile: pki.caFile, ServerName: "chat.internal"}
+		})
+		if r := get(t, anonymous.base+"/socket.io/?EIO=4&transport=polling"); r.status == 200 {
+			t.Fatalf("a handshake without a client certificate: %d %q", r.status, r.body)
+		}
+	})
+}
