@@ -156,9 +156,12 @@ func TestNodeClosedIdleConnection(t *testing.T) {
 // client's X-Forwarded-Host replaced.
 func TestUpgradeHeaderHygiene(t *testing.T) {
 	p := startProxy(t, []string{headerEcho(t)}, nil)
-	r := rawRequestWith(t, p.base, "/page", true, "Cookie: io=abc; sidpin_admin=secret-session\r\nX-Forwarded-Host: evil.example.org")
+	r := sendRaw(t, p.base, "GET /page HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, X-Secret\r\nUpgrade: websocket\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nX-Secret: hop\r\nKeep-Alive: timeout=5\r\n"+
+		"Cookie: io=abc; sidpin_admin=secret-session\r\nX-Forwarded-Host: evil.example.org\r\n\r\n")
 	got := strings.ToLower(r)
-	if strings.Contains(got, "secret-session") || strings.Contains(got, "evil.example.org") || !strings.Contains(got, "io=abc") {
+	if strings.Contains(got, "secret-session") || strings.Contains(got, "evil.example.org") || !strings.Contains(got, "io=abc") ||
+		strings.Contains(got, "x-secret") || strings.Contains(got, "keep-alive") {
 		t.Fatalf("the node received:\n%s", r)
 	}
 }

@@ -6,13 +6,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sidpin/sidpin/configs"
+	"github.com/sidpin/sidpin/internal/hophdr"
 )
-
-// hopHeaders are meaningful only for one connection and never forwarded (RFC 9110 §7.6.1).
-var hopHeaders = []string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
-}
 
 // connectionTokens returns the header names listed in a Connection header value.
 func connectionTokens(value []byte) [][]byte {
@@ -32,8 +27,20 @@ func cleanRequest(h *fasthttp.RequestHeader) {
 	for _, name := range connectionTokens(h.Peek(fasthttp.HeaderConnection)) {
 		h.DelBytes(name)
 	}
-	for _, name := range hopHeaders {
+	for _, name := range hophdr.Names {
 		h.Del(name)
+	}
+}
+
+// cleanUpgradeRequest removes from an upgrade request the headers its Connection names (but Upgrade,
+// which the relay writes back itself with Connection) and sidpin's own cookie; the relay leaves out
+// the hop-by-hop ones as it writes the request.
+func cleanUpgradeRequest(h *fasthttp.RequestHeader) {
+	dropAdminCookie(h)
+	for _, name := range connectionTokens(h.Peek(fasthttp.HeaderConnection)) {
+		if !bytes.EqualFold(name, []byte("upgrade")) {
+			h.DelBytes(name)
+		}
 	}
 }
 
@@ -50,7 +57,7 @@ func cleanResponse(h *fasthttp.ResponseHeader) {
 	for _, name := range connectionTokens(h.Peek(fasthttp.HeaderConnection)) {
 		h.DelBytes(name)
 	}
-	for _, name := range hopHeaders {
+	for _, name := range hophdr.Names {
 		h.Del(name)
 	}
 }

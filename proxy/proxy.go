@@ -275,7 +275,7 @@ func clientIP(ctx *fasthttp.RequestCtx) []byte {
 
 // relayUpgrade hands a WebSocket upgrade to the relay, counting what the node did wrong against it.
 func (p *Proxy) relayUpgrade(ctx *fasthttp.RequestCtx, node *backends.Node, hooks upgrade.Hooks) {
-	dropAdminCookie(&ctx.Request.Header)
+	cleanUpgradeRequest(&ctx.Request.Header)
 	addForwarded(&ctx.Request.Header, clientIP(ctx), p.tls)
 	hooks.OnNodeFailed = func(err error) { node.ObserveFault(upgradeFault(err), err) }
 	err := p.relay.Serve(ctx, upgrade.Target{Addr: node.Addr, Dial: node.DialWebSocket}, hooks)

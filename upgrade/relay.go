@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sidpin/sidpin/engineio"
+	"github.com/sidpin/sidpin/internal/hophdr"
 )
 
 // Target is the node a WebSocket goes to.
@@ -177,12 +178,16 @@ func writeUpgradeRequest(b *bytes.Buffer, req *fasthttp.Request) {
 // requestBuffers hold the upgrade requests being written to nodes: no garbage per upgrade.
 var requestBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// upgradeSkipped are the client headers not copied into the node's upgrade request (Host, Connection
-// and Upgrade are written first; the rest are hop-by-hop or would enable compression).
-var upgradeSkipped = []string{"Host", "Connection", "Upgrade", "Sec-Websocket-Extensions", "Proxy-Connection",
-	"Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Proxy-Authorization", "Content-Length"}
+// upgradeSkipped are the client headers not copied into the node's upgrade request besides the
+// hop-by-hop ones (Connection and Upgrade among them, written first as the upgrade needs them): Host
+// is written first too, Content-Length means nothing here, and Sec-WebSocket-Extensions would
+// enable compression, which would hide the frames the relay watches.
+var upgradeSkipped = []string{"Host", "Sec-Websocket-Extensions", "Content-Length"}
 
 func skipUpgradeHeader(name []byte) bool {
+	if hophdr.Is(name) {
+		return true
+	}
 	for _, skip := range upgradeSkipped {
 		if bytes.EqualFold(name, []byte(skip)) {
 			return true
