@@ -43,8 +43,7 @@ type Node struct {
 	health    health
 	check     atomic.Pointer[configs.Health]
 	transport atomic.Pointer[Transport]
-	trOpts    TransportOptions // what the transport was built from (reloads, under the Manager's lock)
-	stateMu   sync.Mutex       // one transition at a time, so each change is reported once
+	stateMu   sync.Mutex // one transition at a time, so each change is reported once
 	notify    func(Change)
 }
 
@@ -183,7 +182,7 @@ type Set struct {
 
 // build makes the pools of cfg. reuse, when set, returns the existing node to keep for a configured
 // one (already updated to the new config), or nil for a new node.
-func build(cfg *configs.Config, reuse func(pc *configs.Pool, nc configs.Node) *Node) (*Set, error) {
+func build(cfg *configs.Config, reuse func(pc *configs.Pool, nc configs.Node) (*Node, error)) (*Set, error) {
 	s := &Set{}
 	for i := range cfg.Pools {
 		pc := &cfg.Pools[i]
@@ -193,11 +192,13 @@ func build(cfg *configs.Config, reuse func(pc *configs.Pool, nc configs.Node) *N
 		}
 		for _, nc := range pc.Nodes {
 			var n *Node
+			var err error
 			if reuse != nil {
-				n = reuse(pc, nc)
+				if n, err = reuse(pc, nc); err != nil {
+					return nil, fmt.Errorf("pool %s node %s: %w", pc.Name, nc.Name, err)
+				}
 			}
 			if n == nil {
-				var err error
 				if n, err = newNode(cfg, pc, nc); err != nil {
 					return nil, fmt.Errorf("pool %s node %s: %w", pc.Name, nc.Name, err)
 				}
@@ -258,25 +259,35 @@ func newNode(cfg *configs.Config, pc *configs.Pool, nc configs.Node) (*Node, err
 	n.cfgDrain.Store(nc.Drain)
 	check := pc.Health
 	n.check.Store(&check)
-	if _, err := n.setTransport(cfg, pc); err != nil {
+	tr, err := n.transportFor(cfg, pc)
+	if err != nil {
 		return nil, err
 	}
+	n.useTransport(tr)
 	return n, nil
 }
 
-// setTransport gives the node a transport built from cfg, unless the one it has was built from the
-// same settings; it reports whether it changed.
-func (n *Node) setTransport(cfg *configs.Config, pc *configs.Pool) (bool, error) {
+// transportFor builds the node's transport for cfg, or returns nil when the one it has was built
+// from the same settings. It changes nothing: a reload builds every node's first, then applies them.
+func (n *Node) transportFor(cfg *configs.Config, pc *configs.Pool) (*Transport, error) {
 	o, err := transportOptions(cfg, pc, n.TLS, n.host)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	if n.transport.Load() != nil && o.same(n.trOpts) {
-		return false, nil
+	if cur := n.transport.Load(); cur != nil && o.same(cur.opts) {
+		return nil, nil
 	}
-	n.trOpts = o
-	n.transport.Store(newTransport(n.Addr, o, n.Gone))
-	return true, nil
+	return newTransport(n.Addr, o, n.Gone), nil
+}
+
+// useTransport switches the node to tr (nil: keep the one it has); requests in flight finish on the
+// old one. It reports whether it switched.
+func (n *Node) useTransport(tr *Transport) bool {
+	if tr == nil {
+		return false
+	}
+	n.transport.Store(tr)
+	return true
 }
 
 // Match returns the pool serving host and path, or nil. host is compared without case and port-aware:

@@ -85,7 +85,9 @@ func (c Changes) Empty() bool {
 }
 
 // Apply switches to cfg. A node is the same across configs when its pool, name and URL are: it keeps
-// its connections, health and sessions, and takes the new weight, drain flag and checks. A node
+// its health, counters and sessions, and takes the new weight, drain flag and checks, and a new
+// Transport when the transport's settings (TLS, dial timeout, limits) changed; requests in flight
+// finish on the old one. A node
 // missing from cfg follows its pool's on_node_removed: drain keeps it, removed, for its sessions;
 // close ends them (a Change with EndSessions). Nodes of a pool that is gone are always closed.
 func (m *Manager) Apply(cfg *configs.Config) (Changes, error) {
@@ -94,19 +96,30 @@ func (m *Manager) Apply(cfg *configs.Config) (Changes, error) {
 	old := m.cur.Load()
 	var ch Changes
 	kept := map[*Node]bool{}
-	set, err := build(cfg, func(pc *configs.Pool, nc configs.Node) *Node {
+	var updates []func() // what kept nodes take from cfg, applied only once the whole set is built
+	set, err := build(cfg, func(pc *configs.Pool, nc configs.Node) (*Node, error) {
 		n := old.node(pc.Name, nc.Name)
 		if n == nil || n.URL != nc.URL {
-			return nil
+			return nil, nil
+		}
+		tr, err := n.transportFor(cfg, pc)
+		if err != nil {
+			return nil, err
 		}
 		kept[n] = true
-		if n.update(pc, nc) {
-			ch.Updated = append(ch.Updated, n.key())
-		}
-		return n
+		updates = append(updates, func() {
+			updated := n.update(pc, nc)
+			if n.useTransport(tr) || updated {
+				ch.Updated = append(ch.Updated, n.key())
+			}
+		})
+		return n, nil
 	})
 	if err != nil {
-		return Changes{}, fmt.Errorf("backends: %w", err)
+		return Changes{}, fmt.Errorf("backends: %w", err) // nothing changed
+	}
+	for _, update := range updates {
+		update()
 	}
 	for _, n := range set.nodes() {
 		if !kept[n] {

@@ -2,11 +2,21 @@ package backends
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -304,4 +314,57 @@ func contextWithCancel(t *testing.T) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	return ctx, cancel
+}
+
+// TestApplyBuildsThenSwaps: a reload that fails while building changes nothing (a weight of a kept
+// node included); one that changes a transport's settings gives the kept node a new transport, and
+// one that changes nothing of it keeps the transport with its connections.
+func TestApplyBuildsThenSwaps(t *testing.T) {
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, testCAPEM(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := newTestManager(t, "pools:\n  - {name: p, nodes: [{name: a, url: \"http://127.0.0.1:1\"}]}\n")
+	a := m.Node("p", "a")
+	tr := a.transport.Load()
+	broken := parse(t, fmt.Sprintf(`pools:
+  - {name: p, nodes: [{name: a, url: "http://127.0.0.1:1", weight: 7}]}
+  - {name: q, match: {path_prefix: /q/}, engineio_path: /q/socket.io/, tls: {ca_file: %q}, nodes: [{name: b, url: "https://127.0.0.1:2"}]}
+`, ca))
+	if err := os.Remove(ca); err != nil { // valid when parsed, gone when applied
+		t.Fatal(err)
+	}
+	if _, err := m.Apply(broken); err == nil {
+		t.Fatal("a reload whose CA file is gone was applied")
+	}
+	if a.Weight() != 1 || m.Set().Pool("q") != nil || a.transport.Load() != tr {
+		t.Fatalf("a failed reload changed things: weight %d, pool q %v", a.Weight(), m.Set().Pool("q"))
+	}
+	if _, err := m.Apply(parse(t, "pools:\n  - {name: p, nodes: [{name: a, url: \"http://127.0.0.1:1\", weight: 2}]}\n")); err != nil {
+		t.Fatal(err)
+	}
+	if a.transport.Load() != tr {
+		t.Fatal("a reload that changed no transport setting replaced the transport")
+	}
+	slower := parse(t, "pools:\n  - {name: p, nodes: [{name: a, url: \"http://127.0.0.1:1\"}]}\ntimeouts: {upstream_dial: 7s}\n")
+	if _, err := m.Apply(slower); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.transport.Load(); got == tr || got.dialTimeout != 7*time.Second {
+		t.Fatal("a new upstream_dial did not reach the kept node's transport")
+	}
+}
+
+// testCAPEM returns a self-signed CA certificate in PEM.
+func testCAPEM(t *testing.T) []byte {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

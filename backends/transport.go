@@ -19,6 +19,7 @@ import (
 // health checks' own client, and the WebSocket dial. A reload that changes any of it gives a kept node
 // a new Transport; requests in flight finish on the old one.
 type Transport struct {
+	opts        TransportOptions // what it was built from
 	addr        string
 	tls         *tls.Config // nil: plain TCP
 	dialTimeout time.Duration
@@ -81,7 +82,7 @@ func sameCerts(a, b []tls.Certificate) bool {
 
 // newTransport builds the transport to the node at addr.
 func newTransport(addr string, o TransportOptions, gone func() bool) *Transport {
-	t := &Transport{addr: addr, tls: o.TLS, dialTimeout: o.DialTimeout, gone: gone, conns: &connSet{}}
+	t := &Transport{opts: o, addr: addr, tls: o.TLS, dialTimeout: o.DialTimeout, gone: gone, conns: &connSet{}}
 	t.client = &fasthttp.HostClient{
 		Addr:               addr,
 		IsTLS:              o.TLS != nil,

@@ -4,15 +4,18 @@ import "time"
 
 // Config is the whole sidpin configuration: one file, loaded by Load.
 // Every field a user may omit has a default (see defaults.go); the YAML keys are the `yaml` tags.
+// Every field is classed for reloads by a `reload` tag: "live" (a reload applies it) or "restart"
+// (read at start only; a reload reports the change), on the field or on each field of its struct
+// (TestEveryFieldIsClassedForReload fails on a field without one).
 type Config struct {
-	Listen   string   `yaml:"listen"`
-	TLS      TLS      `yaml:"tls"`
-	Admin    Admin    `yaml:"admin"`
-	Store    Store    `yaml:"store"`
-	Pools    []Pool   `yaml:"pools"`
-	Limits   Limits   `yaml:"limits"`
+	Listen   string   `yaml:"listen" reload:"restart"`
+	TLS      TLS      `yaml:"tls" reload:"restart"`
+	Admin    Admin    `yaml:"admin" reload:"restart"`
+	Store    Store    `yaml:"store" reload:"restart"`
+	Pools    []Pool   `yaml:"pools" reload:"live"`
+	Limits   Limits   `yaml:"limits" reload:"restart"`
 	Timeouts Timeouts `yaml:"timeouts"`
-	Log      Log      `yaml:"log"`
+	Log      Log      `yaml:"log" reload:"restart"`
 
 	// File is the path the config was loaded from ("" when built in code). Not read from YAML.
 	File string `yaml:"-"`
@@ -159,26 +162,26 @@ type PerClient struct {
 
 // Timeouts of the client side, the upstream side and the process.
 type Timeouts struct {
-	ClientRead   Duration `yaml:"client_read"`
-	ClientIdle   Duration `yaml:"client_idle"`
-	UpstreamDial Duration `yaml:"upstream_dial"`
+	ClientRead   Duration `yaml:"client_read" reload:"restart"`
+	ClientIdle   Duration `yaml:"client_idle" reload:"restart"`
+	UpstreamDial Duration `yaml:"upstream_dial" reload:"live"`
 	// UpstreamResponse bounds one polling request to a node. It must exceed the nodes'
 	// pingInterval + pingTimeout, or held long-polls are cut and Engine.IO closes the session.
-	UpstreamResponse Duration `yaml:"upstream_response"`
-	WebSocketIdle    Duration `yaml:"websocket_idle"`
+	UpstreamResponse Duration `yaml:"upstream_response" reload:"live"`
+	WebSocketIdle    Duration `yaml:"websocket_idle" reload:"live"`
 	// PinSlack is added to pingInterval + pingTimeout to decide that a silent session is dead.
-	PinSlack Duration `yaml:"pin_slack"`
+	PinSlack Duration `yaml:"pin_slack" reload:"live"`
 	// MaxPinLifetime caps a pin's lifetime without traffic, whatever ping values the node announced.
-	MaxPinLifetime Duration `yaml:"max_pin_lifetime"`
+	MaxPinLifetime Duration `yaml:"max_pin_lifetime" reload:"live"`
 	// Handshake bounds a node's answer to a handshake: the response head of a polling handshake, the
 	// 101 and the open frame of a WebSocket. A node that misses it counts a failed check.
-	Handshake Duration `yaml:"handshake"`
+	Handshake Duration `yaml:"handshake" reload:"live"`
 	// UpgradeProbe bounds a probe WebSocket's wait for the client's upgrade packet ("5") after the 101.
-	UpgradeProbe Duration `yaml:"upgrade_probe"`
+	UpgradeProbe Duration `yaml:"upgrade_probe" reload:"live"`
 	// ShutdownDelay is how long a stopping sidpin keeps serving while /readyz says it is draining, so
 	// that an L4 balancer checking it stops sending new connections before the listener closes.
-	ShutdownDelay Duration `yaml:"shutdown_delay"`
-	ShutdownGrace Duration `yaml:"shutdown_grace"`
+	ShutdownDelay Duration `yaml:"shutdown_delay" reload:"live"`
+	ShutdownGrace Duration `yaml:"shutdown_grace" reload:"live"`
 }
 
 // Log configures log/slog output.

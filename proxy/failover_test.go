@@ -198,3 +198,24 @@ func TestFrozenNodeReleasesHeldRequests(t *testing.T) {
 		t.Fatal("the frozen node must be down")
 	}
 }
+
+// TestReloadKeepsRestartFields: a reload applies live fields at once and keeps restart-only ones at
+// their running value (they are reported), so the config in force says what runs.
+func TestReloadKeepsRestartFields(t *testing.T) {
+	n := startStoppableNode(t, "node1")
+	p, _, _ := startManagedProxy(t, []string{n.url}, nil)
+	next := *p.Config()
+	next.Timeouts.ClientIdle = configs.Duration(time.Second)           // restart: the server took it at start
+	next.Timeouts.UpstreamResponse = configs.Duration(7 * time.Minute) // live
+	next.Limits.PerClient.HandshakeRate = 1                            // restart
+	if _, err := p.Reload(&next); err != nil {
+		t.Fatal(err)
+	}
+	got := p.Config()
+	if got.Timeouts.ClientIdle == next.Timeouts.ClientIdle || got.Limits.PerClient.HandshakeRate == 1 {
+		t.Fatalf("restart-only fields changed by a reload: %+v %+v", got.Timeouts, got.Limits.PerClient)
+	}
+	if got.Timeouts.UpstreamResponse != next.Timeouts.UpstreamResponse {
+		t.Fatal("a live field was not applied")
+	}
+}

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	"github.com/sidpin/sidpin/affinity"
@@ -107,47 +106,22 @@ func (p *Proxy) SetDrain(ctx context.Context, pool, node string, draining bool) 
 	return nil
 }
 
-// Reload applies a new config: pools and nodes change at once (see backends.Manager.Apply), and the
-// timeouts of new requests follow the new values. Settings fixed at start are reported, not applied.
+// Reload applies a new config: pools and nodes change at once (see backends.Manager.Apply), kept
+// nodes get a new transport when its settings changed, the WebSocket relay takes the new timeouts,
+// and new requests follow the new values. Restart-only fields (configs' reload tags) keep their
+// running value and are reported.
 func (p *Proxy) Reload(cfg *configs.Config) (backends.Changes, error) {
 	old := p.cfg()
-	ch, err := p.nodes.Apply(cfg)
+	next := *cfg
+	configs.KeepRestartFields(old, &next)
+	ch, err := p.nodes.Apply(&next)
 	if err != nil {
 		return ch, err
 	}
-	for _, field := range needRestart(old, cfg) {
+	for _, field := range configs.RestartFieldsChanged(old, cfg) {
 		p.log.Warn("config change needs a restart to take effect", "field", field)
 	}
-	p.conf.Store(cfg)
+	p.relay.Reconfigure(relayOptions(&next, p.log))
+	p.conf.Store(&next)
 	return ch, nil
-}
-
-// needRestart lists the fields that differ between two configs but are only read at start.
-func needRestart(old, cfg *configs.Config) []string {
-	var out []string
-	check := func(field string, same bool) {
-		if !same {
-			out = append(out, field)
-		}
-	}
-	check("listen", old.Listen == cfg.Listen)
-	check("tls", old.TLS == cfg.TLS)
-	check("admin", old.Admin == cfg.Admin)
-	check("store", sameStore(old.Store, cfg.Store))
-	check("limits", old.Limits == cfg.Limits)
-	check("timeouts.client_read", old.Timeouts.ClientRead == cfg.Timeouts.ClientRead)
-	check("timeouts.client_idle", old.Timeouts.ClientIdle == cfg.Timeouts.ClientIdle)
-	check("timeouts.upstream_dial", old.Timeouts.UpstreamDial == cfg.Timeouts.UpstreamDial)
-	check("timeouts.websocket_idle", old.Timeouts.WebSocketIdle == cfg.Timeouts.WebSocketIdle)
-	// The WebSocket relay takes these at start (polling handshakes read the new value at once).
-	check("timeouts.handshake", old.Timeouts.Handshake == cfg.Timeouts.Handshake)
-	check("timeouts.upgrade_probe", old.Timeouts.UpgradeProbe == cfg.Timeouts.UpgradeProbe)
-	check("log", old.Log == cfg.Log)
-	return out
-}
-
-func sameStore(a, b configs.Store) bool {
-	return a.Kind == b.Kind && a.Memory == b.Memory && a.Redis.KeyPrefix == b.Redis.KeyPrefix &&
-		a.Redis.MasterName == b.Redis.MasterName && a.Redis.Cluster == b.Redis.Cluster && a.Redis.DB == b.Redis.DB &&
-		slices.Equal(a.Redis.Addrs, b.Redis.Addrs)
 }

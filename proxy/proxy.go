@@ -71,12 +71,7 @@ func New(cfg *configs.Config, store affinity.Store, log *slog.Logger, opts ...Op
 	m.Collect(metrics.Sources{Nodes: nodes.Nodes, Store: store,
 		Tunnels: func() int { return p.relay.Count() }, Relayed: func() (uint64, uint64) { return p.relay.Relayed() },
 		Limits: p.limits.Stats})
-	p.relay = upgrade.NewRelay(upgrade.Options{
-		HandshakeTimeout: cfg.Timeouts.Handshake.D(),
-		ProbeTimeout:     cfg.Timeouts.UpgradeProbe.D(),
-		MaxFrame:         cfg.Limits.MaxBodyBytes, TouchEvery: touchEvery(cfg), Logger: log,
-		IdleTimeout: cfg.Timeouts.WebSocketIdle.D(),
-	})
+	p.relay = upgrade.NewRelay(relayOptions(cfg, log))
 	p.server = &fasthttp.Server{
 		Handler:                      p.ServeHTTP,
 		Name:                         "sidpin",
@@ -123,6 +118,18 @@ func answerBadRequest(ctx *fasthttp.RequestCtx, err error) {
 		ctx.Error("sidpin: request headers larger than limits.max_header_bytes", fasthttp.StatusRequestHeaderFieldsTooLarge)
 	default:
 		ctx.Error("sidpin: malformed request", fasthttp.StatusBadRequest)
+	}
+}
+
+// relayOptions are the WebSocket relay's settings from cfg (at start and at each reload).
+func relayOptions(cfg *configs.Config, log *slog.Logger) upgrade.Options {
+	return upgrade.Options{
+		HandshakeTimeout: cfg.Timeouts.Handshake.D(),
+		ProbeTimeout:     cfg.Timeouts.UpgradeProbe.D(),
+		MaxFrame:         cfg.Limits.MaxBodyBytes,
+		TouchEvery:       touchEvery(cfg),
+		IdleTimeout:      cfg.Timeouts.WebSocketIdle.D(),
+		Logger:           log,
 	}
 }
 

@@ -65,7 +65,7 @@ type Options struct {
 
 // Relay forwards WebSocket upgrades to nodes and relays the tunnels; it tracks them for shutdown.
 type Relay struct {
-	opts Options
+	opts atomic.Pointer[Options]
 
 	mu      sync.Mutex
 	tunnels map[*tunnel]struct{}
@@ -86,6 +86,15 @@ var (
 
 // NewRelay returns a relay; Shutdown or Close ends its tunnels.
 func NewRelay(opts Options) *Relay {
+	r := &Relay{tunnels: map[*tunnel]struct{}{}, stop: make(chan struct{})}
+	r.Reconfigure(opts)
+	go r.touchLoop()
+	return r
+}
+
+// Reconfigure applies new options (a reloaded config): tunnels read them when they next need one,
+// so a probe or an open frame already being waited for keeps its deadline.
+func (r *Relay) Reconfigure(opts Options) {
 	if opts.HandshakeTimeout <= 0 {
 		opts.HandshakeTimeout = 10 * time.Second
 	}
@@ -104,10 +113,11 @@ func NewRelay(opts Options) *Relay {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	r := &Relay{opts: opts, tunnels: map[*tunnel]struct{}{}, stop: make(chan struct{})}
-	go r.touchLoop()
-	return r
+	r.opts.Store(&opts)
 }
+
+// options are the options in force.
+func (r *Relay) options() *Options { return r.opts.Load() }
 
 // Serve forwards the upgrade request in ctx to target. On a 101 it hijacks the client connection
 // and relays until either side ends; otherwise the node's answer goes to the client as it is.
@@ -118,7 +128,7 @@ func (r *Relay) Serve(ctx *fasthttp.RequestCtx, target Target, hooks Hooks) erro
 		ctx.Error("sidpin: the chat node cannot be reached", fasthttp.StatusBadGateway)
 		return fmt.Errorf("%w %s: %w", ErrDial, target.Addr, err)
 	}
-	_ = node.SetDeadline(time.Now().Add(r.opts.HandshakeTimeout))
+	_ = node.SetDeadline(time.Now().Add(r.options().HandshakeTimeout))
 	req := requestBuffers.Get().(*bytes.Buffer)
 	req.Reset()
 	writeUpgradeRequest(req, &ctx.Request)
@@ -354,23 +364,21 @@ func (r *Relay) waitEmpty(deadline time.Time) {
 }
 
 func (r *Relay) touchLoop() {
-	tick := time.NewTicker(r.opts.TouchEvery)
-	defer tick.Stop()
 	for {
 		select {
 		case <-r.stop:
 			return
-		case <-tick.C:
+		case <-time.After(r.options().TouchEvery): // re-read each round: a reload may change it
 		}
 		r.mu.Lock()
 		touches := make([]func(), 0, len(r.tunnels))
 		var idle []*tunnel
-		cutoff := time.Now().Add(-r.opts.IdleTimeout).UnixNano()
+		cutoff := time.Now().Add(-r.options().IdleTimeout).UnixNano()
 		for t := range r.tunnels {
 			if t.hooks.Touch != nil {
 				touches = append(touches, t.hooks.Touch)
 			}
-			if r.opts.IdleTimeout > 0 && t.active.Load() < cutoff {
+			if r.options().IdleTimeout > 0 && t.active.Load() < cutoff {
 				idle = append(idle, t)
 			}
 		}
@@ -379,7 +387,7 @@ func (r *Relay) touchLoop() {
 			touch()
 		}
 		for _, t := range idle {
-			r.opts.Logger.Debug("closing an idle websocket tunnel", "idle_timeout", r.opts.IdleTimeout)
+			r.options().Logger.Debug("closing an idle websocket tunnel", "idle_timeout", r.options().IdleTimeout)
 			t.close()
 		}
 	}

@@ -118,7 +118,7 @@ func (t *tunnel) runProbe() {
 	}
 	// Stop the node->client copy at a clean point (a read deadline only interrupts the wait for
 	// data), then hand both sockets over.
-	if !t.relay.opts.NoEventLoop && t.loopable() {
+	if !t.relay.options().NoEventLoop && t.loopable() {
 		_ = t.node.SetReadDeadline(time.Now())
 		<-stopped
 		_ = t.node.SetReadDeadline(time.Time{})
@@ -187,7 +187,7 @@ func (t *tunnel) loopable() bool {
 // handOver gives the tunnel to the event loop, with the frame positions of both directions; false
 // when it cannot take it or the tunnel is going away (goAway ended the flows: goroutines drain them).
 func (t *tunnel) handOver() bool {
-	if t.relay.opts.NoEventLoop || !t.loopable() {
+	if t.relay.options().NoEventLoop || !t.loopable() {
 		return false
 	}
 	t.mu.Lock()
@@ -247,8 +247,8 @@ func (t *tunnel) finish() {
 func (t *tunnel) watchOpen() bool {
 	b := frameBufs.Get().(*frameBuf)
 	defer frameBufs.Put(b)
-	_ = t.node.SetReadDeadline(time.Now().Add(t.relay.opts.HandshakeTimeout))
-	f, err := readFrame(t.nodeR, b, t.relay.opts.MaxFrame)
+	_ = t.node.SetReadDeadline(time.Now().Add(t.relay.options().HandshakeTimeout))
+	f, err := readFrame(t.nodeR, b, t.relay.options().MaxFrame)
 	_ = t.node.SetReadDeadline(time.Time{})
 	if err != nil {
 		if t.hooks.OnNodeFailed != nil && !errors.Is(err, errFrameTooLarge) {
@@ -259,7 +259,7 @@ func (t *tunnel) watchOpen() bool {
 	if f.opcode == opText && f.fin && !f.rsv1 && len(f.payload) > 1 && f.payload[0] == '0' {
 		if info, err := engineio.ParseOpen(f.payload[1:]); err == nil {
 			if err := t.hooks.OnOpen(info); err != nil {
-				t.relay.opts.Logger.Warn("websocket session not pinned; closing it", "err", err)
+				t.relay.options().Logger.Warn("websocket session not pinned; closing it", "err", err)
 				return false
 			}
 		}
@@ -333,10 +333,10 @@ func (t *tunnel) pump(src io.Reader, f *flow) error {
 func (t *tunnel) watchUpgrade() bool {
 	b := frameBufs.Get().(*frameBuf)
 	defer frameBufs.Put(b)
-	_ = t.clientRaw().SetReadDeadline(time.Now().Add(t.relay.opts.ProbeTimeout))
+	_ = t.clientRaw().SetReadDeadline(time.Now().Add(t.relay.options().ProbeTimeout))
 	defer func() { _ = t.clientRaw().SetReadDeadline(time.Time{}) }()
 	for {
-		f, err := readFrame(t.client, b, t.relay.opts.MaxFrame)
+		f, err := readFrame(t.client, b, t.relay.options().MaxFrame)
 		if err != nil {
 			return false
 		}
