@@ -38,8 +38,8 @@ func NewManager(cfg *configs.Config, log *slog.Logger, onChange func(Change)) (*
 	return m, nil
 }
 
-// Set returns the pools in force.
-func (m *Manager) Set() *Set { return m.cur.Load() }
+// Current returns the pools in force.
+func (m *Manager) Current() *Set { return m.cur.Load() }
 
 // Start runs the health checks of every node until ctx ends.
 func (m *Manager) Start(ctx context.Context) {

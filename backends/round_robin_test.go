@@ -151,14 +151,14 @@ func TestSmoothRoundRobinNoDrift(t *testing.T) {
 // the old one, which requests in flight may still pick from, follows the new weights too.
 func TestSmoothRoundRobinReload(t *testing.T) {
 	m, _ := newTestManager(t, `pools: [{name: p, balance: round-robin, nodes: [{name: a, url: "http://127.0.0.1:1"}, {name: b, url: "http://127.0.0.1:2"}]}]`)
-	old := m.Set().Pool("p")
+	old := m.Current().Pool("p")
 	if got := sequence(t, old, 3); got != "aba" {
 		t.Fatalf("1:1 picks %s", got)
 	}
 	if _, err := m.Apply(parse(t, `pools: [{name: p, balance: round-robin, nodes: [{name: a, url: "http://127.0.0.1:1"}, {name: b, url: "http://127.0.0.1:2", weight: 3}]}]`)); err != nil {
 		t.Fatal(err)
 	}
-	cur := m.Set().Pool("p")
+	cur := m.Current().Pool("p")
 	if cur.Node("b") != old.Node("b") {
 		t.Fatal("the reload must keep the node")
 	}

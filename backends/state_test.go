@@ -194,7 +194,7 @@ func TestApplyReload(t *testing.T) {
 		t.Errorf("reported changes %q", got)
 	}
 	for i := 0; i < 100; i++ {
-		if n, err := m.Set().Pool("p").ChoosePlain(); err != nil || n.Name == "b" || n.Name == "d" {
+		if n, err := m.Current().Pool("p").ChoosePlain(); err != nil || n.Name == "b" || n.Name == "d" {
 			t.Fatalf("picked %v, %v: removed and draining nodes take no new sessions", n, err)
 		}
 	}
@@ -337,8 +337,8 @@ func TestApplyBuildsThenSwaps(t *testing.T) {
 	if _, err := m.Apply(broken); err == nil {
 		t.Fatal("a reload whose CA file is gone was applied")
 	}
-	if a.Weight() != 1 || m.Set().Pool("q") != nil || a.transport.Load() != tr {
-		t.Fatalf("a failed reload changed things: weight %d, pool q %v", a.Weight(), m.Set().Pool("q"))
+	if a.Weight() != 1 || m.Current().Pool("q") != nil || a.transport.Load() != tr {
+		t.Fatalf("a failed reload changed things: weight %d, pool q %v", a.Weight(), m.Current().Pool("q"))
 	}
 	if _, err := m.Apply(parse(t, "pools:\n  - {name: p, nodes: [{name: a, url: \"http://127.0.0.1:1\", weight: 2}]}\n")); err != nil {
 		t.Fatal(err)

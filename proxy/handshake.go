@@ -9,8 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -18,25 +16,20 @@ import (
 	"github.com/sidpin/sidpin/affinity"
 	"github.com/sidpin/sidpin/backends"
 	"github.com/sidpin/sidpin/engineio"
-	"github.com/sidpin/sidpin/upgrade"
 )
 
 // sniffLimit bounds what is read of a handshake answer to find its open packet (~150 bytes in
 // practice), and what is inflated of it when the node compressed it. The answer passes on unchanged.
 const sniffLimit = 8 << 10
 
-// serveHandshake opens a new session on a picked node and pins the sid from the node's answer before
-// the answer is released to the client.
+// serveHandshake opens a new polling session on a picked node and pins the sid from the node's
+// answer before the answer is released to the client.
 func (p *Proxy) serveHandshake(ctx *fasthttp.RequestCtx, pool *backends.Pool, r request) {
 	if r.isEngineHandshake() { // not the client bundle and the like: they open no session
 		if !p.admitHandshake(ctx, r) {
 			return
 		}
 		defer p.store.ReleasePin()
-	}
-	if r.upgrade {
-		p.serveWebSocketFirst(ctx, pool, r)
-		return
 	}
 	cleanRequest(&ctx.Request.Header)
 	addForwarded(&ctx.Request.Header, clientIP(ctx), p.tls)
@@ -249,57 +242,4 @@ func (p *Proxy) pinTTL(info engineio.OpenInfo) time.Duration {
 		ttl = time.Duration(ms) * time.Millisecond
 	}
 	return min(ttl+t.PinSlack.D(), limit)
-}
-
-// serveWebSocketFirst opens a session whose first request is a WebSocket: the sid is learned from the
-// node's first frame and pinned before that frame reaches the client.
-func (p *Proxy) serveWebSocketFirst(ctx *fasthttp.RequestCtx, pool *backends.Pool, r request) {
-	node, err := p.pick(pool)
-	if err != nil {
-		ctx.Error("sidpin: no chat node is available", fasthttp.StatusServiceUnavailable)
-		return
-	}
-	client := ctx.RemoteAddr().String()
-	var sid atomic.Pointer[string]
-	var ended sync.Once
-	endHandshake := func() { ended.Do(node.EndHandshake) }
-	defer func() {
-		if !ctx.Hijacked() {
-			endHandshake() // refused or failed before a tunnel existed
-		}
-	}()
-	p.relayUpgrade(ctx, node, p.openHooks(pool, node, r, client, &sid, endHandshake))
-}
-
-// openHooks follow a WebSocket-first tunnel: its open frame is pinned before the client sees it, and
-// its end ends the session.
-func (p *Proxy) openHooks(pool *backends.Pool, node *backends.Node, r request, client string, sid *atomic.Pointer[string], endHandshake func()) upgrade.Hooks {
-	return upgrade.Hooks{
-		OnOpen: func(info engineio.OpenInfo) error {
-			defer endHandshake()
-			if err := p.pin(pool, node, info, r, client, affinity.TransportWebSocket); err != nil {
-				p.log.Error("websocket session not pinned; closing it", "pool", pool.Name, "node", node.Name, "err", err)
-				return err
-			}
-			sid.Store(&info.SID)
-			return nil
-		},
-		OnStart: func(end func()) {
-			if s := sid.Load(); s != nil {
-				p.tunnels.add(*s, end)
-			}
-		},
-		OnClose: func() {
-			endHandshake()
-			if s := sid.Load(); s != nil {
-				p.tunnels.remove(*s)
-				p.unpin(*s, "websocket closed")
-			}
-		},
-		Touch: func() {
-			if s := sid.Load(); s != nil {
-				p.store.Touch(*s)
-			}
-		},
-	}
 }

@@ -39,7 +39,7 @@ func (p *Proxy) Kick(ctx context.Context, sid string) (pin affinity.Pin, found b
 
 // closeAtNode posts a close packet to the session on its node, as the client would to leave.
 func (p *Proxy) closeAtNode(pin affinity.Pin) error {
-	set := p.nodes.Set()
+	set := p.nodes.Current()
 	pool := set.Pool(pin.Pool)
 	var node *backends.Node
 	if pool != nil {

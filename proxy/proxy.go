@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,8 +15,6 @@ import (
 	"github.com/sidpin/sidpin/backends"
 	"github.com/sidpin/sidpin/clientlimits"
 	"github.com/sidpin/sidpin/configs"
-	"github.com/sidpin/sidpin/engineio"
-	"github.com/sidpin/sidpin/internal/eioanswer"
 	"github.com/sidpin/sidpin/metrics"
 	"github.com/sidpin/sidpin/upgrade"
 )
@@ -108,36 +105,6 @@ func (p *Proxy) Metrics() *metrics.Metrics { return p.metrics }
 // Nodes is the proxy's pools and nodes.
 func (p *Proxy) Nodes() *backends.Manager { return p.nodes }
 
-// answerBadRequest answers requests fasthttp could not read, saying which limit they broke.
-func answerBadRequest(ctx *fasthttp.RequestCtx, err error) {
-	var small *fasthttp.ErrSmallBuffer
-	switch {
-	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		ctx.Error("sidpin: request body larger than limits.max_body_bytes", fasthttp.StatusRequestEntityTooLarge)
-	case errors.As(err, &small), errors.Is(err, fasthttp.ErrSmallReadBuffer):
-		ctx.Error("sidpin: request headers larger than limits.max_header_bytes", fasthttp.StatusRequestHeaderFieldsTooLarge)
-	default:
-		ctx.Error("sidpin: malformed request", fasthttp.StatusBadRequest)
-	}
-}
-
-// relayOptions are the WebSocket relay's settings from cfg (at start and at each reload).
-func relayOptions(cfg *configs.Config, log *slog.Logger) upgrade.Options {
-	return upgrade.Options{
-		HandshakeTimeout: cfg.Timeouts.Handshake.D(),
-		ProbeTimeout:     cfg.Timeouts.UpgradeProbe.D(),
-		MaxFrame:         cfg.Limits.MaxBodyBytes,
-		TouchEvery:       touchEvery(cfg),
-		IdleTimeout:      cfg.Timeouts.WebSocketIdle.D(),
-		Logger:           log,
-	}
-}
-
-// touchEvery keeps an open WebSocket's pin alive well within the shortest pin lifetime.
-func touchEvery(cfg *configs.Config) time.Duration {
-	return max(time.Second, cfg.Timeouts.PinSlack.D()/2)
-}
-
 // Serve accepts client connections on ln until Shutdown. An address over its connection cap
 // (limits.per_client) gets a 429, or a reset under TLS, before anything of it is read.
 func (p *Proxy) Serve(ln net.Listener) error {
@@ -198,112 +165,8 @@ func (p *Proxy) Draining() bool { return p.draining.Load() }
 // Tunnels is the number of open WebSocket tunnels.
 func (p *Proxy) Tunnels() int { return p.relay.Count() }
 
-// ServeHTTP handles one request: find the pool, classify, route.
-func (p *Proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
-	if !inNormalForm(ctx.Request.Header.RequestURI()) {
-		ctx.Error("sidpin: the request path is not in normal form (dot segments, //, \\ or encoded . / \\)", fasthttp.StatusBadRequest)
-		ctx.SetConnectionClose()
-		return
-	}
-	if !validHeaders(&ctx.Request.Header) {
-		ctx.Error("sidpin: a header name is not a token, or a header value holds a control character", fasthttp.StatusBadRequest)
-		ctx.SetConnectionClose()
-		return
-	}
-	pool := p.nodes.Set().Match(ctx.Host(), ctx.Path())
-	if pool == nil {
-		ctx.Error("sidpin: no pool serves this host and path", fasthttp.StatusNotFound)
-		return
-	}
-	r := classify(pool.EngineIOPath, ctx.Path(), ctx.QueryArgs(), &ctx.Request.Header)
-	switch r.kind {
-	case kindSession:
-		p.serveSession(ctx, pool, r)
-	case kindHandshake:
-		p.serveHandshake(ctx, pool, r)
-	case kindBadSID:
-		p.answerUnknownSID(ctx, pool, r, metrics.CauseBadSID)
-	default:
-		p.servePlain(ctx, pool)
-	}
-	if p.draining.Load() {
-		ctx.SetConnectionClose() // shutting down: this connection ends after this answer (set last: relaying resets the header)
-	}
-	p.observe(ctx, pool, r)
-}
-
-// observe records an answered request in the pool's metrics.
-func (p *Proxy) observe(ctx *fasthttp.RequestCtx, pool *backends.Pool, r request) {
-	kind, status := metrics.KindPlain, ctx.Response.StatusCode()
-	switch {
-	case r.upgrade || ctx.Hijacked():
-		kind = metrics.KindUpgrade
-		if ctx.Hijacked() {
-			status = fasthttp.StatusSwitchingProtocols
-		}
-	case r.kind == kindHandshake:
-		kind = metrics.KindHandshake
-	case r.kind == kindSession || r.kind == kindBadSID:
-		kind = metrics.KindSession
-	}
-	// ctx.Time is when fasthttp began reading the request: no clock read of our own.
-	p.metrics.Pool(pool.Name).Observe(kind, status, time.Since(ctx.Time()).Seconds())
-}
-
-// answerUnknownSID answers "Session ID unknown" and counts why.
-func (p *Proxy) answerUnknownSID(ctx *fasthttp.RequestCtx, pool *backends.Pool, r request, cause string) {
-	p.metrics.SessionUnknown(pool.Name, cause)
-	writeUnknownSID(ctx, r)
-}
-
-// writeUnknownSID answers exactly like an Engine.IO server that does not know the sid: JSON 400 code 1
-// (JSONP requests too, as Node does), or a plain-text 400 that closes a WebSocket upgrade.
-func writeUnknownSID(ctx *fasthttp.RequestCtx, r request) {
-	eioanswer.Write(ctx, engineio.ErrCodeUnknownSID, r.upgrade)
-}
-
-// servePlain proxies a request that is not Engine.IO (a page, an asset, a health check) to a node.
-func (p *Proxy) servePlain(ctx *fasthttp.RequestCtx, pool *backends.Pool) {
-	node, err := pool.ChoosePlain()
-	if err != nil {
-		ctx.Error("sidpin: no chat node is available", fasthttp.StatusServiceUnavailable)
-		return
-	}
-	if isUpgrade(&ctx.Request.Header) {
-		p.relayUpgrade(ctx, node, upgrade.Hooks{})
-		return
-	}
-	_ = p.forward(ctx, exchange{node: node, deadline: time.Now().Add(p.cfg().Timeouts.UpstreamResponse.D())})
-}
-
 func clientIP(ctx *fasthttp.RequestCtx) []byte {
 	return []byte(ctx.RemoteIP().String())
-}
-
-// relayUpgrade hands a WebSocket upgrade to the relay, counting what the node did wrong against it.
-func (p *Proxy) relayUpgrade(ctx *fasthttp.RequestCtx, node *backends.Node, hooks upgrade.Hooks) {
-	cleanUpgradeRequest(&ctx.Request.Header)
-	addForwarded(&ctx.Request.Header, clientIP(ctx), p.tls)
-	hooks.OnNodeFailed = func(err error) { node.ObserveFault(upgradeFault(err), err) }
-	err := p.relay.Serve(ctx, upgrade.Target{Addr: node.Addr, Dial: node.DialWebSocket}, hooks)
-	if err != nil {
-		fault := upgradeFault(err)
-		node.ObserveFault(fault, err)
-		p.log.Warn("websocket upgrade failed", "pool", node.Pool, "node", node.Name, "fault", fault, "err", err)
-	}
-}
-
-// upgradeFault reads an error of the WebSocket relay: the node is to blame when it could not be
-// reached, gave no answer (a WebSocket's 101 and open frame are bounded by the handshake timeout), or
-// answered something that is not HTTP.
-func upgradeFault(err error) backends.Fault {
-	switch {
-	case errors.Is(err, upgrade.ErrNotHTTP):
-		return backends.FaultNotHTTP
-	case errors.Is(err, upgrade.ErrDial), errors.Is(err, upgrade.ErrNoAnswer):
-		return backends.ClassifyHTTP(err, true)
-	}
-	return backends.NoFault
 }
 
 // slogPrintf adapts slog to fasthttp's Printf logger.

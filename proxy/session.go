@@ -3,16 +3,13 @@ package proxy
 import (
 	"bytes"
 	"context"
-	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/sidpin/sidpin/affinity"
 	"github.com/sidpin/sidpin/backends"
-	"github.com/sidpin/sidpin/engineio"
 	"github.com/sidpin/sidpin/metrics"
-	"github.com/sidpin/sidpin/upgrade"
 )
 
 // storeTimeout bounds one pin table operation on the request path.
@@ -22,39 +19,47 @@ func storeCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), storeTimeout)
 }
 
-// serveSession routes a request carrying a sid to its pinned node, or answers "Session ID unknown".
-func (p *Proxy) serveSession(ctx *fasthttp.RequestCtx, pool *backends.Pool, r request) {
+// pinnedNode finds the node of the session a request names and keeps the session alive; else it
+// answers the request itself ("Session ID unknown" with its cause, or 503 when the pin table fails)
+// and returns nil.
+func (p *Proxy) pinnedNode(ctx *fasthttp.RequestCtx, pool *backends.Pool, r request) (affinity.Pin, *backends.Node) {
 	sctx, cancel := storeCtx()
 	pin, ok, err := p.store.Lookup(sctx, r.sid)
 	cancel()
 	if err != nil {
 		p.log.Error("pin lookup failed", "sid", r.sid, "err", err)
 		ctx.Error("sidpin: the pin table is unavailable", fasthttp.StatusServiceUnavailable)
-		return
+		return pin, nil
 	}
 	node := pool.Node(pin.Node)
 	switch {
 	case !ok && pin.SID != "":
 		p.answerUnknownSID(ctx, pool, r, metrics.CauseExpired)
-		return
+		return pin, nil
 	case !ok && p.gone.has(r.sid, time.Now()):
 		p.answerUnknownSID(ctx, pool, r, metrics.CauseNodeDown)
-		return
+		return pin, nil
 	case !ok || pin.Pool != pool.Name:
 		p.answerUnknownSID(ctx, pool, r, metrics.CauseUnknown)
-		return
+		return pin, nil
 	case node == nil:
 		p.answerUnknownSID(ctx, pool, r, metrics.CauseNodeGone)
-		return
+		return pin, nil
 	case node.Down():
 		// Never hang a client on a dead node: it reconnects, and lands on a live one.
 		p.answerUnknownSID(ctx, pool, r, metrics.CauseNodeDown)
 		p.unpin(r.sid, "node down")
-		return
+		return pin, nil
 	}
 	p.store.Touch(r.sid)
-	if r.upgrade {
-		p.relayUpgrade(ctx, node, p.probeHooks(pool.Name, r.sid))
+	return pin, node
+}
+
+// servePolling forwards a polling request of an established session to its node and passes the
+// answer on, watching it for the end of the session.
+func (p *Proxy) servePolling(ctx *fasthttp.RequestCtx, pool *backends.Pool, r request) {
+	pin, node := p.pinnedNode(ctx, pool, r)
+	if node == nil {
 		return
 	}
 	closing := ctx.IsPost() && postCloses(ctx.PostBody(), pin.EIO, r.jsonp)
@@ -110,35 +115,4 @@ func (p *Proxy) unpin(sid, why string) {
 		return
 	}
 	p.log.Debug("session unpinned", "sid", sid, "why", why)
-}
-
-// probeHooks follow a probe WebSocket: "5" moves the session onto it, and its end then ends the
-// session; a probe that ends before "5" leaves polling as it was.
-func (p *Proxy) probeHooks(pool, sid string) upgrade.Hooks {
-	var upgraded atomic.Bool
-	return upgrade.Hooks{
-		OnUpgrade: func() {
-			upgraded.Store(true)
-			p.metrics.Upgrade(pool, true)
-			sctx, cancel := storeCtx()
-			defer cancel()
-			_ = p.store.SetTransport(sctx, sid, affinity.TransportUpgraded)
-		},
-		OnRefused: func(status int, body []byte) {
-			p.metrics.Upgrade(pool, false)
-			if status == fasthttp.StatusBadRequest && bytes.Contains(body, []byte(engineio.ErrorMessage(engineio.ErrCodeUnknownSID))) {
-				p.unpin(sid, "node does not know the sid")
-			}
-		},
-		OnStart: func(end func()) { p.tunnels.add(sid, end) },
-		OnClose: func() {
-			p.tunnels.remove(sid)
-			if upgraded.Load() {
-				p.unpin(sid, "websocket closed")
-				return
-			}
-			p.metrics.Upgrade(pool, false)
-		},
-		Touch: func() { p.store.Touch(sid) },
-	}
 }

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"sync"
 	"time"
@@ -61,21 +60,6 @@ func (p *Proxy) send(ctx *fasthttp.RequestCtx, x exchange) (*fasthttp.Response, 
 	}
 	x.node.ObserveSuccess()
 	return up, nil
-}
-
-// answerUpstreamError answers a request whose node failed, and counts it against the node only when
-// the node itself is to blame (backends.ClassifyHTTP).
-func (p *Proxy) answerUpstreamError(ctx *fasthttp.RequestCtx, node *backends.Node, err error, handshake bool) {
-	ctx.Response.Reset()
-	switch {
-	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout):
-		ctx.Error("sidpin: the chat node did not answer in time", fasthttp.StatusGatewayTimeout)
-	default:
-		ctx.Error("sidpin: the chat node cannot be reached", fasthttp.StatusBadGateway)
-	}
-	fault := backends.ClassifyHTTP(err, handshake)
-	node.ObserveFault(fault, err)
-	p.log.Warn("upstream request failed", "pool", node.Pool, "node", node.Name, "fault", fault, "err", err)
 }
 
 // relayAnswer moves the node's answer up into ctx.Response, cleaned of hop-by-hop headers, and
