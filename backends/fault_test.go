@@ -9,41 +9,29 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sidpin/sidpin/internal/testnode"
+
 	"github.com/valyala/fasthttp"
 )
 
 // misbehavingNode accepts connections on loopback and answers each request as act says.
 func misbehavingNode(t *testing.T, act func(c *net.TCPConn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
+	return testnode.Serve(t, func(c *net.TCPConn) {
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		br := bufio.NewReader(c)
+		for { // read the request head: every request here has no body
+			line, err := br.ReadString('\n')
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				br := bufio.NewReader(c)
-				for { // read the request head: every request here has no body
-					line, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if line == "\r\n" {
-						break
-					}
-				}
-				act(c.(*net.TCPConn))
-			}()
+			if line == "\r\n" {
+				break
+			}
 		}
-	}()
-	return ln.Addr().String()
+		act(c)
+	})
 }
 
 func answer(s string) func(*net.TCPConn) {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sidpin/sidpin/internal/testnode"
+
 	"github.com/valyala/fasthttp"
 
 	"github.com/sidpin/sidpin/configs"
@@ -106,35 +108,26 @@ func TestMalformedHeadersAreRefused(t *testing.T) {
 // recordingHTTPNode answers every read with a 200 and records the raw bytes it received.
 func recordingHTTPNode(t *testing.T) (string, func() string) {
 	t.Helper()
-	ln := listen(t)
 	var mu sync.Mutex
 	var all strings.Builder
-	go func() {
+	addr := testnode.Serve(t, func(c *net.TCPConn) {
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 4096)
 		for {
-			c, err := ln.Accept()
+			n, err := c.Read(buf)
+			mu.Lock()
+			all.Write(buf[:n])
+			mu.Unlock()
+			if n > 0 {
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				buf := make([]byte, 4096)
-				for {
-					n, err := c.Read(buf)
-					mu.Lock()
-					all.Write(buf[:n])
-					mu.Unlock()
-					if n > 0 {
-						_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
-	return "http://" + ln.Addr().String(), func() string { mu.Lock(); defer mu.Unlock(); return all.String() }
+	})
+	return "http://" + addr, func() string { mu.Lock(); defer mu.Unlock(); return all.String() }
 }
 
 // TestRequestSmuggling: ambiguous framing never lets a second request ride inside the first one's

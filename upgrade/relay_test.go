@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sidpin/sidpin/internal/testnode"
+
 	"github.com/fasthttp/websocket"
 	"github.com/valyala/fasthttp"
 )
@@ -272,29 +274,15 @@ func TestRelayIdleTimeout(t *testing.T) {
 // halfClosingNode answers the upgrade, sends one frame, then shuts its write side and keeps the socket.
 func halfClosingNode(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func(c net.Conn) {
-				buf := make([]byte, 4096)
-				c.Read(buf) // the upgrade request
-				c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-					"Sec-WebSocket-Accept: x\r\n\r\n\x81\x02hi"))
-				c.(*net.TCPConn).CloseWrite()
-				time.Sleep(10 * time.Second) // never closes its read side on its own
-				c.Close()
-			}(c)
-		}
-	}()
-	return ln.Addr().String()
+	return testnode.Serve(t, func(c *net.TCPConn) {
+		buf := make([]byte, 4096)
+		c.Read(buf) // the upgrade request
+		c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Accept: x\r\n\r\n\x81\x02hi"))
+		c.CloseWrite()
+		time.Sleep(10 * time.Second) // never closes its read side on its own
+		c.Close()
+	})
 }
 
 func TestRelayEndsHalfClosedTunnels(t *testing.T) {
