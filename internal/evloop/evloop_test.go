@@ -1,0 +1,143 @@
+//go:build linux
+
+package evloop
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func startLoop(t *testing.T) *Loop {
+	t.Helper()
+	l, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go l.Run()
+	t.Cleanup(l.Close)
+	return l
+}
+
+// recorder is a handler that reads what arrives and reports it.
+type recorder struct {
+	l   *Loop
+	fd  int
+	got chan string
+}
+
+func (r *recorder) Event(ev uint32) {
+	for {
+		n, errno := Read(r.fd, r.l.Scratch())
+		switch {
+		case errno == unix.EAGAIN:
+			return
+		case errno != 0 || n == 0:
+			r.got <- "eof"
+			r.l.Remove(r.fd)
+			return
+		}
+		r.got <- string(r.l.Scratch()[:n])
+	}
+}
+
+func socketPair(t *testing.T) (int, int) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fds[0], fds[1]
+}
+
+func TestEventsReachTheirHandler(t *testing.T) {
+	l := startLoop(t)
+	a, b := socketPair(t)
+	defer unix.Close(b)
+	r := &recorder{l: l, fd: a, got: make(chan string, 16)}
+	l.Locked(func() {
+		if err := l.Add(a, r, In|RdHup|Edge); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for _, msg := range []string{"one", "two"} {
+		if _, errno := Write(b, []byte(msg)); errno != 0 {
+			t.Fatal(errno)
+		}
+		if got := wait(t, r.got); got != msg {
+			t.Fatalf("got %q, want %q", got, msg)
+		}
+	}
+	unix.Close(b)
+	if got := wait(t, r.got); got != "eof" {
+		t.Fatalf("got %q, want eof", got)
+	}
+}
+
+func wait(t *testing.T, c chan string) string {
+	t.Helper()
+	select {
+	case s := <-c:
+		return s
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event")
+		return ""
+	}
+}
+
+func TestTimersFireInOrderUnlessStopped(t *testing.T) {
+	l := startLoop(t)
+	var mu sync.Mutex
+	var fired []int
+	done := make(chan struct{})
+	l.Locked(func() {
+		for i, d := range []time.Duration{30, 10, 20, 40} {
+			tm := l.After(d*time.Millisecond, func() {
+				mu.Lock()
+				fired = append(fired, i)
+				mu.Unlock()
+				if i == 3 {
+					close(done)
+				}
+			})
+			if i == 2 {
+				l.Stop(tm)
+				l.Stop(tm) // twice: nothing more
+			}
+		}
+	})
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("timers did not fire")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []int{1, 0, 3}
+	if len(fired) != len(want) {
+		t.Fatalf("fired %v, want %v", fired, want)
+	}
+	for i := range want {
+		if fired[i] != want[i] {
+			t.Fatalf("fired %v, want %v", fired, want)
+		}
+	}
+}
+
+// An earlier timer added after a later one re-arms the loop's wake.
+func TestEarlierTimerRearms(t *testing.T) {
+	l := startLoop(t)
+	fired := make(chan time.Duration, 1)
+	start := time.Now()
+	l.Locked(func() {
+		l.After(time.Hour, func() {})
+		l.After(20*time.Millisecond, func() { fired <- time.Since(start) })
+	})
+	select {
+	case <-fired:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the earlier timer waited for the later one")
+	}
+}
