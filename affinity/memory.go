@@ -92,6 +92,12 @@ func (s *MemoryStore) Lookup(_ context.Context, sid string) (Pin, bool, error) {
 	return r.pin(), true, nil
 }
 
+// LookupNow implements PinTable: the memory table always answers at once.
+func (s *MemoryStore) LookupNow(sid string) (Pin, bool, bool) {
+	p, ok, _ := s.Lookup(context.Background(), sid)
+	return p, ok, true
+}
+
 // ReservePin implements PinTable: room is held while pins plus reservations stay under max_pins.
 func (s *MemoryStore) ReservePin() bool {
 	s.mu.Lock()

@@ -57,6 +57,16 @@ func (s *RedisStore) Lookup(ctx context.Context, sid string) (Pin, bool, error) 
 	return p, true, nil
 }
 
+// LookupNow implements PinTable: a pin cached live answers at once; anything else needs Redis (an
+// expired cached pin may have been refreshed by another instance).
+func (s *RedisStore) LookupNow(sid string) (Pin, bool, bool) {
+	r := s.cache.get(sid)
+	if r == nil || r.expired(time.Now().UnixNano()) {
+		return Pin{}, false, false
+	}
+	return r.pin(), true, true
+}
+
 // forget drops everything this instance holds of sid and returns its cached pin, if any.
 func (s *RedisStore) forget(sid string) (p Pin, cached, pending bool) {
 	if r := s.cache.get(sid); r != nil {

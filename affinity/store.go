@@ -102,6 +102,10 @@ type PinTable interface {
 	// expired). When ok is false and the table still held the pin, expired, pin is that pin (so a
 	// caller can tell an expired session from an unknown one); otherwise it is the zero Pin.
 	Lookup(ctx context.Context, sid string) (pin Pin, ok bool, err error)
+	// LookupNow is Lookup for a caller that must not wait on I/O (an event loop): done is false when
+	// the answer needs a round trip (Redis, a sid this instance has not cached), and the caller then
+	// calls Lookup where it may wait.
+	LookupNow(sid string) (pin Pin, ok, done bool)
 	// ReservePin holds room for one new pin before its session is opened on a node, so that a full
 	// table refuses a handshake before a node creates a session for nothing; false: no room (memory:
 	// max_pins reached; Redis: unreachable with its write-behind full). Every true must be followed by

@@ -32,6 +32,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"pin then lookup", testPinLookup},
 		{"first pin wins", testFirstPinWins},
 		{"invalid pins are refused", testInvalid},
+		{"lookup without waiting agrees with lookup", testLookupNow},
 		{"unpin", testUnpin},
 		{"expiry without traffic", testExpiry},
 		{"touch keeps a pin alive", testTouch},
@@ -102,6 +103,26 @@ func testInvalid(t *testing.T, s affinity.Store) {
 		if _, _, err := s.Pin(ctx, p); !errors.Is(err, affinity.ErrInvalidPin) {
 			t.Errorf("Pin(%+v) = %v, want ErrInvalidPin", p, err)
 		}
+	}
+}
+
+// testLookupNow: whatever LookupNow answers without I/O is what Lookup answers; after a Lookup, the
+// pin is known without I/O (the memory table always, Redis from its cache); an unpinned sid is never
+// answered live.
+func testLookupNow(t *testing.T, s affinity.Store) {
+	mustPin(t, s, pin("sid-1", "chat", "node1"))
+	lookup(t, s, "sid-1")
+	if p, ok, done := s.LookupNow("sid-1"); !done || !ok || p.Node != "node1" || p.Pool != "chat" {
+		t.Fatalf("LookupNow(pinned) = %+v, ok=%v done=%v", p, ok, done)
+	}
+	if _, ok, _ := s.LookupNow("sid-unknown"); ok {
+		t.Fatal("LookupNow found an unknown sid")
+	}
+	if _, err := s.Unpin(ctx, "sid-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.LookupNow("sid-1"); ok {
+		t.Fatal("LookupNow found an unpinned sid")
 	}
 }
 
