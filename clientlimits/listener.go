@@ -23,7 +23,8 @@ const (
 	Refuse429
 )
 
-const answer429 = "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+// Answer429 is the whole answer a refused connection gets with Refuse429.
+const Answer429 = "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 // refuseWriteTimeout bounds the 429's write; it fits any fresh socket's send buffer, so this only
 // guards against the impossible.
@@ -65,32 +66,60 @@ func (l *Limiter) admit(c net.Conn, refuse Refusal) net.Conn {
 	if !ok {
 		return c
 	}
-	k := Key(ta.AddrPort().Addr(), l.ipv6Prefix)
-	if !k.IsValid() {
-		return c
-	}
-	shard := shardOf(k)
-	a, kick := l.conns.acquire(k, shard, l.clock)
+	k, shard, a := l.acquire(ta.AddrPort().Addr())
 	switch a {
 	case refused:
 		refuseConn(c, refuse)
 		return nil
 	case uncounted:
-		if l.mayWarn(&l.lastFullWarn) {
-			l.log.Warn("client connection table full: connections of new addresses pass uncounted", "addresses", l.conns.size())
-		}
 		return c
 	}
-	if kick {
+	return &Conn{Conn: c, t: l.conns, key: k, shard: shard}
+}
+
+// AdmitAddr counts one connection of addr for whoever accepts connections without a Listener (an
+// event loop): ok is false when addr is over its cap and the connection must be refused; otherwise
+// release ends the count, once however often it is called.
+func (l *Limiter) AdmitAddr(addr netip.Addr) (release func(), ok bool) {
+	if l.conns == nil {
+		return func() {}, true
+	}
+	k, shard, a := l.acquire(addr)
+	switch a {
+	case refused:
+		return nil, false
+	case uncounted:
+		return func() {}, true
+	}
+	var once atomic.Bool
+	return func() {
+		if once.CompareAndSwap(false, true) {
+			l.conns.release(k, shard)
+		}
+	}, true
+}
+
+// acquire counts one connection of addr under its key.
+func (l *Limiter) acquire(addr netip.Addr) (netip.Addr, uint8, admit) {
+	k := Key(addr, l.ipv6Prefix)
+	if !k.IsValid() {
+		return k, 0, uncounted
+	}
+	shard := shardOf(k)
+	a, kick := l.conns.acquire(k, shard, l.clock)
+	switch {
+	case a == uncounted && l.mayWarn(&l.lastFullWarn):
+		l.log.Warn("client connection table full: connections of new addresses pass uncounted", "addresses", l.conns.size())
+	case a != refused && a != uncounted && kick:
 		l.kick()
 	}
-	return &Conn{Conn: c, t: l.conns, key: k, shard: shard}
+	return k, shard, a
 }
 
 func refuseConn(c net.Conn, refuse Refusal) {
 	if refuse == Refuse429 {
 		_ = c.SetWriteDeadline(time.Now().Add(refuseWriteTimeout))
-		_, _ = io.WriteString(c, answer429)
+		_, _ = io.WriteString(c, Answer429)
 		_ = c.Close()
 		return
 	}

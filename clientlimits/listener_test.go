@@ -106,3 +106,42 @@ func TestCapOff(t *testing.T) {
 		t.Fatal("AllowHandshake with the rate off refused")
 	}
 }
+
+// TestAdmitAddr: the event loop's way in counts like the Listener: the cap+1th connection of an
+// address is refused, a release called twice frees one slot, and with the cap off every address
+// passes uncounted.
+func TestAdmitAddr(t *testing.T) {
+	const capN = 3
+	l := New(limits(capN, 0, 0), nil, nil)
+	defer l.Close()
+	var releases []func()
+	for range capN {
+		release, ok := l.AdmitAddr(addr("127.0.0.5"))
+		if !ok {
+			t.Fatal("refused under the cap")
+		}
+		releases = append(releases, release)
+	}
+	if _, ok := l.AdmitAddr(addr("127.0.0.5")); ok {
+		t.Fatal("admitted over the cap")
+	}
+	releases[0]()
+	releases[0]()
+	if got := l.local(addr("127.0.0.5")); got != capN-1 {
+		t.Fatalf("after one release called twice, count = %d, want %d", got, capN-1)
+	}
+	for _, release := range releases[1:] {
+		release()
+	}
+	if st := l.Stats(); st.ConnAddrs != 0 || st.ConnsRefused != 1 {
+		t.Fatalf("after every release: %+v, want no address left and 1 refusal", st)
+	}
+
+	off := New(limits(0, 0, 0), nil, nil)
+	defer off.Close()
+	for range capN + 1 {
+		if release, ok := off.AdmitAddr(addr("127.0.0.5")); !ok || release == nil {
+			t.Fatal("the cap is off, yet a connection was refused")
+		}
+	}
+}
