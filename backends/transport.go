@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -27,6 +28,11 @@ type Transport struct {
 	conns       *connSet
 	client      *fasthttp.HostClient
 	prober      *fasthttp.HostClient // active HTTP checks: their own connection, apart from the traffic's
+
+	// The event loops' side (see Endpoint): the resolved address and their connection count.
+	resolved  atomic.Pointer[resolved]
+	resolving atomic.Bool
+	loopConns atomic.Int64
 }
 
 // TransportOptions are the config values a Transport is built from.
@@ -114,6 +120,7 @@ func newTransport(addr string, o TransportOptions, gone func() bool) *Transport 
 		DisableHeaderNamesNormalizing: true,
 		MaxResponseBodySize:           64 << 10,
 	}
+	t.resolveLiteral()
 	return t
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sidpin/sidpin/engineio"
+	"github.com/sidpin/sidpin/internal/hijacked"
 )
 
 // closeGrace is how long the second direction may keep flowing after the first one ended (a close
@@ -181,7 +182,7 @@ func (t *tunnel) nodeStillOpen() bool { return !t.nodeEOF.Load() }
 func (t *tunnel) loopable() bool {
 	_, isTCP := t.clientTCP().(*net.TCPConn)
 	_, nodeTCP := t.node.(*net.TCPConn)
-	return isTCP && nodeTCP && readsRaw(t.client)
+	return isTCP && nodeTCP && hijacked.ReadsRaw(t.client)
 }
 
 // handOver gives the tunnel to the event loop, with the frame positions of both directions; false
@@ -204,10 +205,7 @@ func (t *tunnel) handOver() bool {
 
 // clientRaw is the client connection under fasthttp's hijack wrapper (maybe a counting wrapper).
 func (t *tunnel) clientRaw() net.Conn {
-	if rc, ok := t.client.(rawConn); ok {
-		return rc.UnsafeConn()
-	}
-	return t.client
+	return hijacked.Raw(t.client)
 }
 
 // clientTCP is the client's TCP connection itself, under every wrapper: what the event loop takes.

@@ -1,4 +1,8 @@
-package upgrade
+// Package hijacked looks under fasthttp's hijacked connection: whether reading the raw connection
+// directly loses nothing, and the raw connection itself. The WebSocket relay and the loop front both
+// take hijacked sockets into the event loop, and may do so only when no byte is left in fasthttp's
+// reader.
+package hijacked
 
 import (
 	"bufio"
@@ -9,12 +13,12 @@ import (
 // rawConn is fasthttp's hijacked connection's way to the *net.TCPConn underneath.
 type rawConn interface{ UnsafeConn() net.Conn }
 
-// readsRaw reports whether reading c's raw connection directly loses nothing: fasthttp's hijacked
+// ReadsRaw reports whether reading c's raw connection directly loses nothing: fasthttp's hijacked
 // connection reads through the server's buffered reader, which (with ReduceMemoryUsage) is the raw
 // connection itself when the server had nothing buffered. fasthttp does not export that reader, so
 // this peeks at it; if its layout changes, the answer is false and the tunnel is copied through the
 // wrapper instead (slower, never wrong). TestReadsRawSeesFasthttpReader guards the layout.
-func readsRaw(c net.Conn) bool {
+func ReadsRaw(c net.Conn) bool {
 	rc, ok := c.(rawConn)
 	if !ok {
 		return false
@@ -50,4 +54,12 @@ func isReader(field, raw reflect.Value) bool {
 	}
 	v := field.Elem()
 	return v.Kind() == reflect.Pointer && v.UnsafePointer() == raw.UnsafePointer()
+}
+
+// Raw is the connection under fasthttp's hijack wrapper, or c itself when it is not one.
+func Raw(c net.Conn) net.Conn {
+	if rc, ok := c.(rawConn); ok {
+		return rc.UnsafeConn()
+	}
+	return c
 }
