@@ -21,7 +21,8 @@ const (
 // maxSIDLen bounds a sid; Node's are 20 characters, custom generateId ones are still short.
 const maxSIDLen = 128
 
-// request is the classification of one request, from its path, query and headers only.
+// request is the classification of one request, from its path, query and whether it asks for an
+// upgrade: nothing else of it.
 type request struct {
 	kind      kind
 	sid       string
@@ -34,8 +35,8 @@ type request struct {
 
 // classify looks at one request; enginePath ends with "/" and also matches without it
 // ("/socket.io?EIO=4", as clients send it with addTrailingSlash false).
-func classify(enginePath string, path []byte, args *fasthttp.Args, hdr *fasthttp.RequestHeader) request {
-	r := request{upgrade: isUpgrade(hdr)}
+func classify(enginePath string, path []byte, args *fasthttp.Args, upgrade bool) request {
+	r := request{upgrade: upgrade}
 	if !underEnginePath(enginePath, path) {
 		return r
 	}

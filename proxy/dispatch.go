@@ -23,6 +23,11 @@ import (
 // Answers come back through exchange.go: read whole when small, else streamed, watched for the end
 // of the session (closewatch.go).
 func (p *Proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
+	p.serveHTTP(ctx)
+	p.backToLoop(ctx) // a connection the loop front handed over goes back to it
+}
+
+func (p *Proxy) serveHTTP(ctx *fasthttp.RequestCtx) {
 	if !inNormalForm(ctx.Request.Header.RequestURI()) {
 		ctx.Error("sidpin: the request path is not in normal form (dot segments, //, \\ or encoded . / \\)", fasthttp.StatusBadRequest)
 		ctx.SetConnectionClose()
@@ -38,7 +43,7 @@ func (p *Proxy) ServeHTTP(ctx *fasthttp.RequestCtx) {
 		ctx.Error("sidpin: no pool serves this host and path", fasthttp.StatusNotFound)
 		return
 	}
-	r := classify(pool.EngineIOPath, ctx.Path(), ctx.QueryArgs(), &ctx.Request.Header)
+	r := classify(pool.EngineIOPath, ctx.Path(), ctx.QueryArgs(), isUpgrade(&ctx.Request.Header))
 	switch {
 	case r.kind == kindBadSID:
 		p.answerUnknownSID(ctx, pool, r, metrics.CauseBadSID)

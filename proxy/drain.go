@@ -71,3 +71,27 @@ func (l *drainingListener) drain() {
 		l.Close()
 	}
 }
+
+// parkedListener accepts nothing until it is closed: the fasthttp server "serves" it so that its
+// Shutdown waits for the connections the loop front handed to it.
+type parkedListener struct {
+	addr   net.Addr
+	once   sync.Once
+	closed chan struct{}
+}
+
+func newParkedListener(addr net.Addr) *parkedListener {
+	return &parkedListener{addr: addr, closed: make(chan struct{})}
+}
+
+func (l *parkedListener) Accept() (net.Conn, error) {
+	<-l.closed
+	return nil, net.ErrClosed
+}
+
+func (l *parkedListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *parkedListener) Addr() net.Addr { return l.addr }

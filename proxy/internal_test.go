@@ -105,7 +105,7 @@ func TestClassify(t *testing.T) {
 			req.Header.Set("Connection", "keep-alive, Upgrade")
 			req.Header.Set("Upgrade", "websocket")
 		}
-		got := classify("/socket.io/", req.URI().Path(), req.URI().QueryArgs(), &req.Header)
+		got := classify("/socket.io/", req.URI().Path(), req.URI().QueryArgs(), isUpgrade(&req.Header))
 		if got != c.want {
 			t.Errorf("%s: %+v, want %+v", c.uri, got, c.want)
 		}
@@ -150,7 +150,7 @@ func FuzzClassify(f *testing.F) {
 			req.Header.Set("Connection", "Upgrade")
 			req.Header.Set("Upgrade", "websocket")
 		}
-		r := classify("/socket.io/", req.URI().Path(), req.URI().QueryArgs(), &req.Header)
+		r := classify("/socket.io/", req.URI().Path(), req.URI().QueryArgs(), isUpgrade(&req.Header))
 		switch {
 		case r.kind == kindSession && !validSID([]byte(r.sid)):
 			t.Fatalf("session with an invalid sid %q", r.sid)
@@ -195,7 +195,7 @@ func BenchmarkEstablishedSessionRouting(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				r := classify("/socket.io/", req.URI().Path(), req.URI().QueryArgs(), &req.Header)
+				r := classify("/socket.io/", req.URI().Path(), req.URI().QueryArgs(), isUpgrade(&req.Header))
 				if _, ok, _ := store.Lookup(ctx, r.sid); !ok {
 					b.Fatal("pin not found")
 				}

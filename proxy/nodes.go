@@ -45,6 +45,9 @@ func (p *Proxy) nodeChanged(c backends.Change) {
 func (p *Proxy) endSessions(c backends.Change) {
 	closed := p.relay.CloseTarget(c.Node.Addr)
 	cut := c.Node.CloseConnections() // requests held on it end now, answered "Session ID unknown"
+	if f := p.front.Load(); f != nil {
+		cut += f.cutNode(c.Node)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*storeTimeout)
 	defer cancel()
 	now := time.Now()

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -36,6 +37,8 @@ type Proxy struct {
 	// its connection.
 	listener atomic.Pointer[drainingListener]
 	draining atomic.Bool
+	// front serves plain-TCP clients in the event loops (Linux); nil: fasthttp serves them all.
+	front atomic.Pointer[front]
 }
 
 // Option changes how New builds the proxy.
@@ -107,7 +110,24 @@ func (p *Proxy) Nodes() *backends.Manager { return p.nodes }
 
 // Serve accepts client connections on ln until Shutdown. An address over its connection cap
 // (limits.per_client) gets a 429, or a reset under TLS, before anything of it is read.
+//
+// On Linux, plain-TCP clients are served by the loop front (loop_front_linux.go): established
+// sessions' polling requests in the event loops, everything else by the fasthttp server, to which
+// the loop hands the connection.
 func (p *Proxy) Serve(ln net.Listener) error {
+	if !p.tls {
+		f, err := newFront(p, ln)
+		if err != nil {
+			return err
+		}
+		if f != nil {
+			p.front.Store(f)
+			// fasthttp serves the connections handed to it; it listens on nothing, but Serve makes
+			// its Shutdown wait for them.
+			go func() { _ = p.server.Serve(newParkedListener(ln.Addr())) }()
+			return f.serve()
+		}
+	}
 	refuse := clientlimits.Refuse429
 	if p.tls {
 		refuse = clientlimits.RefuseClose
@@ -138,8 +158,14 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	case <-time.After(p.cfg().Timeouts.ShutdownDelay.D()):
 	case <-ctx.Done():
 	}
-	if dl := p.listener.Load(); dl != nil {
-		dl.drain()
+	frontDone := make(chan error, 1)
+	if f := p.front.Load(); f != nil {
+		go func() { frontDone <- f.shutdown(ctx) }()
+	} else {
+		frontDone <- nil
+		if dl := p.listener.Load(); dl != nil {
+			dl.drain()
+		}
 	}
 	closed := make(chan struct{})
 	go func() {
@@ -150,7 +176,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	case <-time.After(firstRequestWait):
 	case <-ctx.Done():
 	}
-	err := p.server.ShutdownWithContext(ctx)
+	err := errors.Join(p.server.ShutdownWithContext(ctx), <-frontDone)
 	<-closed
 	p.limits.Close()
 	return err

@@ -31,28 +31,45 @@ func (p *Proxy) pinnedNode(ctx *fasthttp.RequestCtx, pool *backends.Pool, r requ
 		ctx.Error("sidpin: the pin table is unavailable", fasthttp.StatusServiceUnavailable)
 		return pin, nil
 	}
+	if node := routeSession(pool, pin, ok, err); node != nil {
+		p.store.Touch(r.sid)
+		return pin, node
+	}
+	cause, unpin := p.sessionRefusal(pool, r, pin, ok, time.Now())
+	p.answerUnknownSID(ctx, pool, r, cause)
+	if unpin {
+		p.unpin(r.sid, "node down")
+	}
+	return pin, nil
+}
+
+// routeSession decides where a session's request goes, on the fasthttp path and in the loop: the
+// session's node, or nil when sidpin answers it itself (sessionRefusal says why).
+func routeSession(pool *backends.Pool, pin affinity.Pin, ok bool, err error) *backends.Node {
+	if err != nil || !ok || pin.Pool != pool.Name {
+		return nil
+	}
+	node := pool.Node(pin.Node)
+	if node == nil || node.Down() {
+		return nil
+	}
+	return node
+}
+
+// sessionRefusal is the cause of a refused session request, and whether its pin goes.
+func (p *Proxy) sessionRefusal(pool *backends.Pool, r request, pin affinity.Pin, ok bool, now time.Time) (string, bool) {
 	node := pool.Node(pin.Node)
 	switch {
 	case !ok && pin.SID != "":
-		p.answerUnknownSID(ctx, pool, r, metrics.CauseExpired)
-		return pin, nil
-	case !ok && p.gone.has(r.sid, time.Now()):
-		p.answerUnknownSID(ctx, pool, r, metrics.CauseNodeDown)
-		return pin, nil
+		return metrics.CauseExpired, false
+	case !ok && p.gone.has(r.sid, now):
+		return metrics.CauseNodeDown, false
 	case !ok || pin.Pool != pool.Name:
-		p.answerUnknownSID(ctx, pool, r, metrics.CauseUnknown)
-		return pin, nil
+		return metrics.CauseUnknown, false
 	case node == nil:
-		p.answerUnknownSID(ctx, pool, r, metrics.CauseNodeGone)
-		return pin, nil
-	case node.Down():
-		// Never hang a client on a dead node: it reconnects, and lands on a live one.
-		p.answerUnknownSID(ctx, pool, r, metrics.CauseNodeDown)
-		p.unpin(r.sid, "node down")
-		return pin, nil
+		return metrics.CauseNodeGone, false
 	}
-	p.store.Touch(r.sid)
-	return pin, node
+	return metrics.CauseNodeDown, true // node.Down(): never hang a client on a dead node
 }
 
 // servePolling forwards a polling request of an established session to its node and passes the

@@ -130,8 +130,6 @@ func (t *loopTunnel) read(s *side, toEnd bool) {
 		switch {
 		case errno == unix.EAGAIN:
 			return
-		case errno == unix.EINTR:
-			continue
 		case errno != 0:
 			t.end()
 			return
@@ -176,38 +174,30 @@ func (t *loopTunnel) readEnd(s *side) {
 
 // write sends b to s; what does not fit is kept in s.pending (false: stop reading the peer).
 func (t *loopTunnel) write(s *side, b []byte) bool {
-	for len(b) > 0 {
-		w, errno := evloop.Write(s.fd, b)
-		switch errno {
-		case 0:
-			b = b[w:]
-		case unix.EINTR:
-		case unix.EAGAIN:
-			s.pending = append([]byte(nil), b...)
-			return false
-		default:
-			t.end()
-			return false
-		}
+	w, errno := evloop.WriteAll(s.fd, b)
+	switch errno {
+	case 0:
+		return true
+	case unix.EAGAIN:
+		s.pending = append([]byte(nil), b[w:]...)
+	default:
+		t.end()
 	}
-	return true
+	return false
 }
 
 // flush writes a side's pending bytes, and shuts its write side after them when the tunnel is going
 // away; false when the tunnel ended.
 func (t *loopTunnel) flush(s *side) bool {
-	for len(s.pending) > 0 {
-		w, errno := evloop.Write(s.fd, s.pending)
-		switch errno {
-		case 0:
-			s.pending = s.pending[w:]
-		case unix.EINTR:
-		case unix.EAGAIN:
-			return true // the next EPOLLOUT edge continues
-		default:
-			t.end()
-			return false
-		}
+	w, errno := evloop.WriteAll(s.fd, s.pending)
+	switch errno {
+	case 0:
+	case unix.EAGAIN:
+		s.pending = s.pending[w:]
+		return true // the next EPOLLOUT edge continues
+	default:
+		t.end()
+		return false
 	}
 	s.pending = nil
 	if s.last {

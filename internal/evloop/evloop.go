@@ -266,3 +266,15 @@ func (h *timerHeap) Pop() any {
 	*h = old[:len(old)-1]
 	return t
 }
+
+// Reset moves t to d after the batch's time, in place (t stopped or fired: scheduled again); the
+// lock must be held.
+func (l *Loop) Reset(t *Timer, d time.Duration) {
+	t.at = l.now + int64(d)
+	if t.index >= 0 {
+		heap.Fix(&l.timers, t.index)
+	} else {
+		heap.Push(&l.timers, t)
+	}
+	l.arm(t.at)
+}

@@ -11,14 +11,37 @@ import (
 // Read and Write call read(2) and write(2) directly, without telling the Go scheduler (entersyscall
 // and exitsyscall) and without the runtime's error wrapping: the sockets are non-blocking, so the
 // calls never wait, and that bookkeeping was a third of a relay's own instructions per message
-// (callgrind).
+// (callgrind). Both retry EINTR, so callers see 0, EAGAIN or a real error.
 func Read(fd int, b []byte) (int, unix.Errno) {
-	return rawResult(unix.RawSyscallNoError(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b))))
+	for {
+		n, errno := rawResult(unix.RawSyscallNoError(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b))))
+		if errno != unix.EINTR {
+			return n, errno
+		}
+	}
 }
 
 // Write: see Read.
 func Write(fd int, b []byte) (int, unix.Errno) {
-	return rawResult(unix.RawSyscallNoError(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b))))
+	for {
+		n, errno := rawResult(unix.RawSyscallNoError(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b))))
+		if errno != unix.EINTR {
+			return n, errno
+		}
+	}
+}
+
+// WriteAll writes b until it is all written (errno 0), the socket is full (EAGAIN) or an error; n
+// is how much was written either way, so b[n:] is what waits for the next EPOLLOUT edge.
+func WriteAll(fd int, b []byte) (n int, errno unix.Errno) {
+	for n < len(b) {
+		w, errno := Write(fd, b[n:])
+		if errno != 0 {
+			return n, errno
+		}
+		n += w
+	}
+	return n, 0
 }
 
 // rawResult decodes a system call's result: -4095..-1 is a negated errno.

@@ -1,0 +1,337 @@
+//go:build linux
+
+package proxy_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/valyala/fasthttp"
+
+	"github.com/sidpin/sidpin/affinity"
+	"github.com/sidpin/sidpin/chatnode"
+	"github.com/sidpin/sidpin/configs"
+	"github.com/sidpin/sidpin/internal/testredis"
+	"github.com/sidpin/sidpin/proxy"
+)
+
+// rawClient is one client connection driven by hand: requests written whole, answers read one by
+// one, and no goroutine of its own while it waits.
+type rawClient struct {
+	net.Conn
+	br *bufio.Reader
+}
+
+func dialRaw(t testing.TB, base string) *rawClient {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &rawClient{Conn: c, br: bufio.NewReader(c)}
+}
+
+// send writes one request for path (and body, for a POST).
+func (c *rawClient) send(t testing.TB, method, path, body string) {
+	t.Helper()
+	req := method + " " + path + " HTTP/1.1\r\nHost: sidpin.test\r\n"
+	if method == "POST" {
+		req += fmt.Sprintf("Content-Type: text/plain;charset=UTF-8\r\nContent-Length: %d\r\n", len(body))
+	}
+	if _, err := c.Write([]byte(req + "\r\n" + body)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// answer reads one answer: status, body, and whether it closes the connection.
+func (c *rawClient) answer(wait time.Duration) (int, string, bool, error) {
+	_ = c.SetReadDeadline(time.Now().Add(wait))
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	if err := resp.Read(c.br); err != nil {
+		return 0, "", false, err
+	}
+	return resp.StatusCode(), string(resp.Body()), resp.ConnectionClose(), nil
+}
+
+// sessionPath is the polling URL path of sid.
+func sessionPath(sid string) string { return "/socket.io/?EIO=4&transport=polling&sid=" + sid }
+
+// openSessions opens n polling sessions through the proxy on one keep-alive connection.
+func openSessions(t *testing.T, base string, n int) []string {
+	t.Helper()
+	c := dialRaw(t, base)
+	sids := make([]string, 0, n)
+	for range n {
+		c.send(t, "GET", "/socket.io/?EIO=4&transport=polling", "")
+		status, body, _, err := c.answer(5 * time.Second)
+		i := strings.Index(body, `"sid":"`)
+		if err != nil || status != 200 || i < 0 {
+			t.Fatalf("handshake: %d %q %v", status, body, err)
+		}
+		sid := body[i+7:]
+		sids = append(sids, sid[:strings.IndexByte(sid, '"')])
+	}
+	return sids
+}
+
+// holdPolls sends a GET for every session, each on its own connection, and waits until the proxy
+// has them all in flight (the node holds them: nothing is queued for the sessions).
+func holdPolls(t *testing.T, base string, sids []string) []*rawClient {
+	t.Helper()
+	clients := make([]*rawClient, len(sids))
+	for i, sid := range sids {
+		clients[i] = dialRaw(t, base)
+		clients[i].send(t, "GET", sessionPath(sid), "")
+	}
+	time.Sleep(300 * time.Millisecond) // the requests cross the proxy to the node
+	return clients
+}
+
+// proxyGoroutines counts the goroutines inside the proxy's request handling (fasthttp's server
+// goroutines serving sidpin's handler): a held poll on the fasthttp path is one of them.
+func proxyGoroutines() int {
+	buf := make([]byte, 16<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range bytes.Split(buf, []byte("\n\n")) {
+		if bytes.Contains(g, []byte("sidpin/proxy.(*Proxy).")) {
+			n++
+		}
+	}
+	return n
+}
+
+func loopConfig(c *configs.Config) {
+	c.Limits.PerClient.MaxConnections = 0
+	c.Limits.PerClient.HandshakeRate = 0
+}
+
+// TestHeldPollsCostNoGoroutine: polls the node holds wait in the event loop, not in a goroutine
+// each, and are answered there when the node answers.
+func TestHeldPollsCostNoGoroutine(t *testing.T) {
+	node := startChatNode(t, chatnode.NodeConfig{Name: "node1", PingInterval: 2 * time.Second, PingTimeout: 5 * time.Second})
+	tp := startProxy(t, []string{node}, loopConfig)
+	const n = 200
+	sids := openSessions(t, tp.base, n)
+	before, served := proxyGoroutines(), proxy.LoopExchanges()
+	clients := holdPolls(t, tp.base, sids)
+	held := proxyGoroutines() - before
+	t.Logf("%d polls held: %d more goroutines in the proxy's handling", n, held)
+	if held > n/20 {
+		t.Fatalf("%d held polls took %d goroutines in the proxy", n, held)
+	}
+	for i, c := range clients {
+		status, body, _, err := c.answer(5 * time.Second)
+		if err != nil || status != 200 || !strings.HasPrefix(body, "2") {
+			t.Fatalf("held poll %d: %d %q %v, want the node's ping", i, status, body, err)
+		}
+	}
+	if got := proxy.LoopExchanges() - served; got < n {
+		t.Fatalf("the loop served %d of the %d polls", got, n)
+	}
+}
+
+// TestFrozenNodeCutsManyHeldPolls: a node that stops answering (a frozen process) is taken down by
+// its checks, and every poll held on it ends at once with "Session ID unknown".
+func TestFrozenNodeCutsManyHeldPolls(t *testing.T) {
+	frozen := listen(t)
+	var mu sync.Mutex
+	var held []net.Conn
+	go func() {
+		for {
+			c, err := frozen.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	live := startStoppableNode(t, "node2")
+	_, base, store := startManagedProxy(t, []string{"http://" + frozen.Addr().String(), live.url}, func(c *configs.Config) {
+		loopConfig(c)
+		c.Pools[0].Health.Interval = configs.Duration(300 * time.Millisecond)
+		c.Pools[0].Health.Timeout = configs.Duration(200 * time.Millisecond)
+		c.Pools[0].Health.Fall = 2
+		c.Pools[0].Health.Rise = 100 // it stays down
+	})
+	const n = 200
+	var sids []string
+	for i := range n {
+		sid := fmt.Sprintf("frozen-%03d", i)
+		if _, _, err := store.Pin(context.Background(), affinity.Pin{SID: sid, Pool: "default", Node: "node1",
+			Transport: affinity.TransportPolling, EIO: 4, TTL: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+		sids = append(sids, sid)
+	}
+	start := time.Now()
+	clients := holdPolls(t, base, sids)
+	for i, c := range clients {
+		status, body, _, err := c.answer(5 * time.Second)
+		if err != nil || status != 400 || !strings.Contains(body, `"code":1`) {
+			t.Fatalf("held poll %d on the frozen node: %d %q %v, want 400 code 1", i, status, body, err)
+		}
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("the held polls ended after %v; the node was down after about 0.6s", took)
+	}
+}
+
+// TestShutdownAnswersHeldPolls: a shutdown with 1000 polls held answers every one of them (the node
+// answers within its ping interval), each answer closing its connection, and loses none.
+func TestShutdownAnswersHeldPolls(t *testing.T) {
+	// The node pings every session 3 s after its handshake: the polls are held when the shutdown begins.
+	node := startChatNode(t, chatnode.NodeConfig{Name: "node1", PingInterval: 3 * time.Second, PingTimeout: 5 * time.Second})
+	cfg, err := configs.QuickStart("127.0.0.1:0", []string{node}, "/socket.io/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	loopConfig(cfg)
+	cfg.Timeouts.ShutdownDelay = 0
+	store, _ := affinity.NewMemoryStore(affinity.MemoryOptions{})
+	defer store.Close()
+	p, err := proxy.New(cfg, store, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := listen(t)
+	go p.Serve(ln)
+	base := "http://" + ln.Addr().String()
+	const n = 1000
+	clients := holdPolls(t, base, openSessions(t, base, n))
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown with %d held polls: %v", n, err)
+	}
+	t.Logf("shutdown with %d held polls took %v", n, time.Since(start))
+	for i, c := range clients {
+		status, body, closing, err := c.answer(time.Second)
+		if err != nil || status != 200 || !strings.HasPrefix(body, "2") || !closing {
+			t.Fatalf("held poll %d: %d %q close=%v %v, want the node's ping closing the connection", i, status, body, closing, err)
+		}
+		if _, err := c.br.ReadByte(); err != io.EOF {
+			t.Fatalf("held poll %d: after the answer, %v, want the connection closed", i, err)
+		}
+	}
+}
+
+// TestMixedSessionsOnOneConnection: a browser sends requests of several sessions on one kept-alive
+// connection while their polls are held on others; each request reaches its own session's node.
+func TestMixedSessionsOnOneConnection(t *testing.T) {
+	tp := startProxy(t, threeNodes(t, chatnode.NodeConfig{PingInterval: 20 * time.Second}), loopConfig)
+	sids := openSessions(t, tp.base, 6)
+	polls := holdPolls(t, tp.base, sids)
+	mixed := dialRaw(t, tp.base)
+	for _, sid := range sids {
+		mixed.send(t, "POST", sessionPath(sid), "40")
+		if status, body, _, err := mixed.answer(5 * time.Second); err != nil || status != 200 || body != "ok" {
+			t.Fatalf("POST 40 for %s on the shared connection: %d %q %v", sid, status, body, err)
+		}
+	}
+	for i, c := range polls {
+		status, body, _, err := c.answer(5 * time.Second)
+		if err != nil || status != 200 || !strings.HasPrefix(body, "40{") {
+			t.Fatalf("held poll of %s: %d %q %v, want the CONNECT answer from its node", sids[i], status, body, err)
+		}
+	}
+}
+
+// TestHeldPollClientGoneClosesNodeConnection: a client that goes away while its poll is held has
+// the node see its connection close, as it would without a proxy in between.
+func TestHeldPollClientGoneClosesNodeConnection(t *testing.T) {
+	nodeLn := listen(t)
+	gotRequest, closed := make(chan struct{}, 1), make(chan struct{}, 1)
+	go func() {
+		c, err := nodeLn.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		var req fasthttp.Request
+		if req.Read(br) != nil {
+			return
+		}
+		gotRequest <- struct{}{}
+		if _, err := br.ReadByte(); err != nil { // holds the poll until the connection ends
+			closed <- struct{}{}
+		}
+	}()
+	tp := startProxy(t, []string{"http://" + nodeLn.Addr().String()}, loopConfig)
+	if _, _, err := tp.store.Pin(context.Background(), affinity.Pin{SID: "held-sid", Pool: "default", Node: "node1",
+		Transport: affinity.TransportPolling, EIO: 4, TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	c := dialRaw(t, tp.base)
+	c.send(t, "GET", sessionPath("held-sid"), "")
+	select {
+	case <-gotRequest:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the poll did not reach the node")
+	}
+	c.Close()
+	select {
+	case <-closed:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the client went away, but the node's connection stayed open")
+	}
+}
+
+// TestLoopLooksUpRedisAway: a session opened through one instance is polled through another that
+// shares its Redis: the second has not cached the pin, looks it up away from the loop, and serves
+// the poll in the loop.
+func TestLoopLooksUpRedisAway(t *testing.T) {
+	node := startChatNode(t, chatnode.NodeConfig{Name: "node1", PingInterval: 20 * time.Second})
+	prefix := fmt.Sprintf("looptest:%d:", time.Now().UnixNano())
+	var bases []string
+	for range 2 {
+		cfg, err := configs.QuickStart("127.0.0.1:0", []string{node}, "/socket.io/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		loopConfig(cfg)
+		cfg.Store.Kind = configs.StoreRedis
+		rdb := redis.NewClient(&redis.Options{Addr: testredis.Addr(t), MaxRetries: -1, ContextTimeoutEnabled: true})
+		t.Cleanup(func() { rdb.Close() })
+		bases = append(bases, serveProxy(t, cfg, affinity.NewRedisStore(rdb, affinity.RedisOptions{Prefix: prefix, OpTimeout: time.Second})))
+	}
+	sids := openSessions(t, bases[0], 20)
+	served := proxy.LoopExchanges()
+	c := dialRaw(t, bases[1])
+	for _, sid := range sids {
+		c.send(t, "POST", sessionPath(sid), "40")
+		if status, body, _, err := c.answer(5 * time.Second); err != nil || status != 200 || body != "ok" {
+			t.Fatalf("POST 40 for %s through the other instance: %d %q %v", sid, status, body, err)
+		}
+	}
+	c.send(t, "GET", sessionPath("never-pinned"), "")
+	if status, body, _, err := c.answer(5 * time.Second); err != nil || status != 400 || !strings.Contains(body, `"code":1`) {
+		t.Fatalf("an unknown sid through the other instance: %d %q %v", status, body, err)
+	}
+	if got := proxy.LoopExchanges() - served; got < int64(len(sids)) {
+		t.Fatalf("the loop served %d of the %d requests", got, len(sids))
+	}
+}
