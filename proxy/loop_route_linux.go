@@ -53,20 +53,21 @@ func (c *clientConn) serveOne(data []byte) (used int, more bool) {
 		c.answerCanned(answerBodyTooLarge, true)
 		return 0, false
 	}
-	whole := int64(len(data)-n) >= bodyLen // the body is here: an answer of sidpin's own keeps the connection
-	if !req.KeepAlive() {
-		c.closeAfter = true
-	}
+	// An answer of sidpin's own keeps the connection when the body is here (it is skipped) and the
+	// client did not ask to close. closeAfter is set only once the answer begins: it stops the
+	// connection from serving, and a request may first wait for its pin.
+	whole := int64(len(data)-n) >= bodyLen
+	closing := !whole || !req.KeepAlive()
 	pool := s.p.nodes.Current().Match(req.Host, req.Path)
 	if pool == nil {
-		c.answerCanned(answerNoPool, !whole)
+		c.answerCanned(answerNoPool, closing)
 		return consumed(n, bodyLen, whole), true
 	}
 	s.args.ParseBytes(req.Query)
 	r := classify(pool.EngineIOPath, req.Path, &s.args, isWebSocketUpgrade(req))
 	switch {
 	case r.kind == kindBadSID && !r.upgrade:
-		c.answerUnknownSID(pool, r, metrics.CauseBadSID, !whole)
+		c.answerUnknownSID(pool, r, metrics.CauseBadSID, closing)
 		return consumed(n, bodyLen, whole), true
 	case r.kind != kindSession || r.upgrade || !isGetOrPost(req.Method):
 		c.handOff(data)
@@ -128,7 +129,7 @@ func (c *clientConn) serveSession(data []byte, head int, bodyLen int64, pool *ba
 	node := routeSession(pool, pin, ok, err)
 	whole := int64(len(data)-head) >= bodyLen
 	if node == nil {
-		c.answerSessionRefused(pool, r, pin, ok, err, !whole)
+		c.answerSessionRefused(pool, r, pin, ok, err, !whole || !s.req.KeepAlive())
 		return consumed(head, bodyLen, whole), true
 	}
 	ep, loopable := node.Endpoint()
@@ -136,6 +137,7 @@ func (c *clientConn) serveSession(data []byte, head int, bodyLen int64, pool *ba
 		c.handOff(data)
 		return 0, false
 	}
+	c.closeAfter = !s.req.KeepAlive()
 	s.p.store.Touch(r.sid)
 	avail := min(bodyLen, int64(len(data)-head))
 	x := s.newExchange(c, pool, node, ep, pin, r)

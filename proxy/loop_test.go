@@ -45,7 +45,13 @@ func dialRaw(t testing.TB, base string) *rawClient {
 // send writes one request for path (and body, for a POST).
 func (c *rawClient) send(t testing.TB, method, path, body string) {
 	t.Helper()
-	req := method + " " + path + " HTTP/1.1\r\nHost: sidpin.test\r\n"
+	c.sendWith(t, method, path, "", body)
+}
+
+// sendWith is send with extra header lines (each ending in CRLF).
+func (c *rawClient) sendWith(t testing.TB, method, path, header, body string) {
+	t.Helper()
+	req := method + " " + path + " HTTP/1.1\r\nHost: sidpin.test\r\n" + header
 	if method == "POST" {
 		req += fmt.Sprintf("Content-Type: text/plain;charset=UTF-8\r\nContent-Length: %d\r\n", len(body))
 	}
@@ -333,5 +339,15 @@ func TestLoopLooksUpRedisAway(t *testing.T) {
 	}
 	if got := proxy.LoopExchanges() - served; got < int64(len(sids)) {
 		t.Fatalf("the loop served %d of the %d requests", got, len(sids))
+	}
+	// A client that closes after each request (node's XMLHttpRequest does) is answered too, after
+	// the lookup, and the connection closes.
+	for _, sid := range []string{sids[0], "never-pinned-either"} {
+		c := dialRaw(t, bases[1])
+		c.sendWith(t, "POST", sessionPath(sid), "Connection: close\r\n", "3")
+		status, body, closing, err := c.answer(5 * time.Second)
+		if err != nil || !closing || (sid == sids[0]) != (status == 200 && body == "ok") {
+			t.Fatalf("POST with Connection: close for %s through the other instance: %d %q closing=%v %v", sid, status, body, closing, err)
+		}
 	}
 }
