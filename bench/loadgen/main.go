@@ -6,11 +6,13 @@
 //	loadgen -mode polling -addr 127.0.0.1:PORT -c 50 -n 2000   # C clients × N HTTP requests (POST/GET pairs)
 //	loadgen -mode ws      -addr 127.0.0.1:PORT -c 50 -n 2000   # C WebSockets × N echo round trips
 //	loadgen -mode idle    -addr 127.0.0.1:PORT -c 3000 -hold 30s # C idle WebSockets held for -hold
+//	loadgen -mode held    -addr 127.0.0.1:PORT -c 3000 -hold 10s # C polling GETs held by the node, then released
+//	loadgen -mode handshake -addr 127.0.0.1:PORT -c 50 -n 6000   # N new sessions (new connection, handshake, POST), C at a time
 //	loadgen -mode freeport -c 3                                  # print C free loopback TCP ports
 //
 // The last line of a run is machine-readable: `RESULT key=value ...` (see README.md). In idle mode a
 // `READY opened=N failed=F` line is printed as soon as every dial has finished, so that a driver can
-// sample the proxy's memory while the connections are held.
+// sample the proxy's memory while the connections are held; held mode prints it once every held GET is sent.
 package main
 
 import (
@@ -41,15 +43,15 @@ type config struct {
 
 func main() {
 	var cfg config
-	flag.StringVar(&cfg.mode, "mode", "", "polling | ws | idle | freeport")
+	flag.StringVar(&cfg.mode, "mode", "", "polling | ws | idle | held | handshake | freeport")
 	flag.StringVar(&cfg.addr, "addr", "127.0.0.1:3000", "target host:port (loopback only)")
 	flag.StringVar(&cfg.path, "path", "/engine.io/", "Engine.IO path")
-	flag.IntVar(&cfg.c, "c", 50, "polling: virtual clients; ws: connections; idle: WebSockets to hold; freeport: ports to print")
-	flag.IntVar(&cfg.n, "n", 2000, "polling: HTTP requests per client after the handshake (POST+GET pairs, rounded up to even); ws: echo round trips per connection")
+	flag.IntVar(&cfg.c, "c", 50, "polling: virtual clients; ws: connections; idle: WebSockets to hold; held: polling GETs to hold; handshake: concurrent new clients; freeport: ports to print")
+	flag.IntVar(&cfg.n, "n", 2000, "polling: HTTP requests per client after the handshake (POST+GET pairs, rounded up to even); ws: echo round trips per connection; handshake: new sessions in all")
 	flag.IntVar(&cfg.size, "size", 64, "message payload bytes (after the Engine.IO type digit '4')")
 	flag.DurationVar(&cfg.maxDur, "max-duration", 2*time.Minute, "hard cap on the load phase; clients stop when it is reached (counted as timed_out)")
-	flag.DurationVar(&cfg.hold, "hold", 30*time.Second, "idle: how long to hold the WebSockets once all are open")
-	flag.IntVar(&cfg.dialC, "dial-concurrency", 64, "idle: parallel dials while opening")
+	flag.DurationVar(&cfg.hold, "hold", 30*time.Second, "idle, held: how long to hold the WebSockets or polls once all are open (held: keep it below the node's pingInterval)")
+	flag.IntVar(&cfg.dialC, "dial-concurrency", 64, "idle, held: parallel dials while opening (held: also the connections of the release POSTs)")
 	flag.DurationVar(&cfg.timeout, "timeout", 60*time.Second, "per HTTP request / per WebSocket read or dial")
 	flag.IntVar(&cfg.maxErrLg, "log-errors", 5, "print at most this many distinct errors to stderr")
 	flag.IntVar(&cfg.sources, "sources", 1, "spread connections over this many loopback source addresses (127.0.1.1, 127.0.1.2, ...; 1: 127.0.0.1), as many clients would come from")
@@ -85,8 +87,12 @@ func main() {
 		err = runWS(cfg)
 	case "idle":
 		err = runIdle(cfg)
+	case "held":
+		err = runHeld(cfg)
+	case "handshake":
+		err = runHandshake(cfg)
 	default:
-		fatalf("unknown -mode %q (polling | ws | idle | freeport)", cfg.mode)
+		fatalf("unknown -mode %q (polling | ws | idle | held | handshake | freeport)", cfg.mode)
 	}
 	if err != nil {
 		fatalf("%v", err)

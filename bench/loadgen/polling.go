@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -53,21 +52,11 @@ func (p *pollClient) handshake(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if status != fasthttp.StatusOK || len(body) < 2 || body[0] != '0' {
-		return fmt.Errorf("handshake: status %d body %.80q", status, body)
+	sid, err := parseOpen(status, body)
+	if err != nil {
+		return err
 	}
-	var open struct {
-		Sid string `json:"sid"`
-	}
-	// The open packet may be followed by more packets (initialPacket): cut at the record separator.
-	js := body[1:]
-	if i := bytes.IndexByte(js, 0x1e); i >= 0 {
-		js = js[:i]
-	}
-	if err := json.Unmarshal(js, &open); err != nil || open.Sid == "" {
-		return fmt.Errorf("handshake: no sid in %.80q", body)
-	}
-	p.uri = p.base + "&sid=" + open.Sid
+	p.uri = p.base + "&sid=" + sid
 	return nil
 }
 
