@@ -138,6 +138,9 @@ func (l *Limiter) Stats() Stats {
 	return st
 }
 
+// Local reports whether AllowHandshake decides without I/O: no Redis buckets are shared.
+func (l *Limiter) Local() bool { return l.shared == nil }
+
 // AllowHandshake takes a token from the bucket of addr's client key: false, with how long until a
 // token is there, when it is empty. With a Shared the bucket is Redis's, common to every instance
 // (one round trip, at most opTimeout, ~50 ms); when Redis fails or is skipped after a recent failure,

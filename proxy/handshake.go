@@ -62,7 +62,7 @@ func (p *Proxy) admitHandshake(ctx *fasthttp.RequestCtx, r request) bool {
 	cancel()
 	if !ok {
 		secs := max(1, int((retry+time.Second-1)/time.Second))
-		ctx.Error("sidpin: too many new sessions from this address; retry later", fasthttp.StatusTooManyRequests)
+		ctx.Error(textTooManySessions, fasthttp.StatusTooManyRequests)
 		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(secs)) // after Error, which resets the headers
 		if r.upgrade {
 			ctx.SetConnectionClose()
@@ -71,7 +71,7 @@ func (p *Proxy) admitHandshake(ctx *fasthttp.RequestCtx, r request) bool {
 	}
 	if !p.store.ReservePin() {
 		p.log.Warn("pin table full: handshake refused", "client", ctx.RemoteAddr().String())
-		ctx.Error("sidpin: the pin table is full", fasthttp.StatusServiceUnavailable)
+		ctx.Error(textPinTableFull, fasthttp.StatusServiceUnavailable)
 		return false
 	}
 	return true
@@ -89,14 +89,28 @@ func clientAddr(ctx *fasthttp.RequestCtx) netip.Addr {
 // vouch for (bad sid or ping values) gets 502, a pin table that failed gets 503.
 func (p *Proxy) refuseHandshake(ctx *fasthttp.RequestCtx, node *backends.Node, info engineio.OpenInfo, err error) {
 	ctx.Response.Reset()
+	status, text := p.handshakeRefusal(node, info, err)
+	ctx.Error(text, status)
+}
+
+// handshakeRefusal logs why a handshake's session could not be pinned and says how to answer.
+func (p *Proxy) handshakeRefusal(node *backends.Node, info engineio.OpenInfo, err error) (status int, text string) {
 	if errors.Is(err, errBadOpen) {
 		p.log.Error("the node's handshake answer is refused; session not pinned", "pool", node.Pool, "node", node.Name, "err", err)
-		ctx.Error("sidpin: the chat node's handshake answer is invalid", fasthttp.StatusBadGateway)
-		return
+		return fasthttp.StatusBadGateway, textBadOpen
 	}
 	p.log.Error("session not pinned; handshake refused", "sid", info.SID, "node", node.Name, "err", err)
-	ctx.Error("sidpin: cannot pin the session", fasthttp.StatusServiceUnavailable)
+	return fasthttp.StatusServiceUnavailable, textCannotPin
 }
+
+// sidpin's answers to a handshake it refuses.
+const (
+	textBadOpen         = "sidpin: the chat node's handshake answer is invalid"
+	textCannotPin       = "sidpin: cannot pin the session"
+	textNoNode          = "sidpin: no chat node is available"
+	textTooManySessions = "sidpin: too many new sessions from this address; retry later"
+	textPinTableFull    = "sidpin: the pin table is full"
+)
 
 // pickAndSend forwards a sid-less request to a node chosen for a new session and returns the node
 // with its answer (head read, body unread), or nil after answering the client. A node that cannot be
@@ -111,7 +125,7 @@ func (p *Proxy) pickAndSend(ctx *fasthttp.RequestCtx, pool *backends.Pool, r req
 	for attempt := 0; attempt < 2; attempt++ {
 		node, err := p.pick(pool)
 		if err != nil {
-			ctx.Error("sidpin: no chat node is available", fasthttp.StatusServiceUnavailable)
+			ctx.Error(textNoNode, fasthttp.StatusServiceUnavailable)
 			return nil, nil
 		}
 		up, err := p.send(ctx, exchange{node: node, deadline: deadline, handshake: handshake})

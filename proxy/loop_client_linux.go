@@ -398,16 +398,23 @@ func newCanned(status int, text string) canned {
 }
 
 func newCannedBody(status int, contentType string, body []byte) canned {
-	return canned{status: status, keep: cannedAnswer(status, contentType, body, false),
-		close: cannedAnswer(status, contentType, body, true)}
+	return newCannedHeader(status, contentType, "", body)
 }
 
-func cannedAnswer(status int, contentType string, body []byte, closing bool) []byte {
+// newCannedHeader makes an answer with one more header line (extra ends with CRLF, or is empty).
+func newCannedHeader(status int, contentType, extra string, body []byte) canned {
+	return canned{status: status, keep: cannedAnswer(status, contentType, extra, body, false),
+		close: cannedAnswer(status, contentType, extra, body, true)}
+}
+
+func cannedAnswer(status int, contentType, extra string, body []byte, closing bool) []byte {
 	b := []byte("HTTP/1.1 ")
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, ' ')
 	b = append(b, fasthttp.StatusMessage(status)...)
-	b = append(b, "\r\nContent-Type: "...)
+	b = append(b, "\r\n"...)
+	b = append(b, extra...)
+	b = append(b, "Content-Type: "...)
 	b = append(b, contentType...)
 	b = append(b, "\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(len(body)), 10)

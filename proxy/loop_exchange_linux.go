@@ -61,6 +61,9 @@ type loopExchange struct {
 	nodeKeep bool        // the node connection may serve another request afterwards
 	paused   bool        // the node is not read until the client took what is pending
 	done     bool
+	ruled    bool // the session's end rules ran
+
+	hs *loopHandshake // a polling handshake: the answer is held until the session is pinned
 }
 
 // loopExchanges counts the requests the loop front sent to their nodes (tests, diagnostics).
@@ -164,7 +167,7 @@ func (x *loopExchange) writeRequest() {
 		x.nodeFailed(errno)
 		return
 	}
-	if !x.keepReq {
+	if !x.keepReq && x.hs == nil { // a handshake's request may go to a second node
 		x.req = nil
 	}
 	if x.bodyLeft > 0 {
@@ -321,6 +324,10 @@ func (x *loopExchange) readHead(b []byte) {
 	head := s.appendClientAnswer(s.out[:0], resp, x.c.closeAfter)
 	s.out = head[:0]
 	x.head = nil
+	if h := x.hs; h != nil && x.status == fasthttp.StatusOK {
+		h.holdAnswer(resp, head)
+		head = nil
+	}
 	x.relayBody(data[n:], head)
 }
 
@@ -345,7 +352,7 @@ func (x *loopExchange) startAnswer(resp *httpwire.Response) {
 	switch {
 	case x.status == fasthttp.StatusBadRequest:
 		x.body400 = make([]byte, 0, 64)
-	case x.status == fasthttp.StatusOK && x.get:
+	case x.status == fasthttp.StatusOK && x.get && x.hs == nil:
 		x.watch = newCloseWatch(x.eio, x.jsonp, contentCoding(resp.Get("Content-Encoding")))
 	}
 }
@@ -401,7 +408,14 @@ func (x *loopExchange) relayBody(b, head []byte) {
 		out = append(head, part...)
 		x.s.out = out[:0]
 	}
-	if !x.c.send(out) {
+	if end {
+		x.sessionRules() // before the last bytes go: a client that sees the answer sees the session ended
+	}
+	if h := x.hs; h != nil && h.hold != nil {
+		if !x.relayHeld(out, end) || h.hold != nil {
+			return // still held, or refused
+		}
+	} else if !x.c.send(out) {
 		return // the client failed: clientGone ended the exchange
 	}
 	if end {
@@ -412,6 +426,8 @@ func (x *loopExchange) relayBody(b, head []byte) {
 // observe shows answer body bytes to what watches the session's end.
 func (x *loopExchange) observe(p []byte) {
 	switch {
+	case x.hs != nil && x.hs.hold != nil:
+		x.hs.collect(p)
 	case x.watch != nil:
 		_, _ = x.watch.Write(p)
 	case x.body400 != nil && len(x.body400) < maxBody400:
@@ -500,9 +516,12 @@ func (x *loopExchange) retryable(err error) bool {
 
 // failed answers the client for a node that failed (or could not be reached) before answering.
 func (x *loopExchange) failed(err error) {
-	fault := backends.ClassifyHTTP(err, false)
+	fault := backends.ClassifyHTTP(err, x.hs != nil)
 	x.node.ObserveFault(fault, err)
 	x.s.p.log.Warn("upstream request failed", "pool", x.node.Pool, "node", x.node.Name, "fault", fault, "err", err)
+	if x.hs != nil && fault == backends.FaultRefused && x.retryHandshake() {
+		return
+	}
 	answer := answerBadGateway
 	switch {
 	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout):
@@ -517,6 +536,10 @@ func (x *loopExchange) failed(err error) {
 func (x *loopExchange) nodeCut() {
 	if x.answered {
 		x.broken()
+		return
+	}
+	if x.hs != nil { // no session yet: the node that was to open it went down
+		x.answerOwn(answerBadGateway)
 		return
 	}
 	x.s.p.unpinAsync(x.sid, "node down")
@@ -534,6 +557,7 @@ func (x *loopExchange) answerOwn(answer canned) {
 	}
 	x.finishNode(false)
 	x.done = true
+	x.endHandshake()
 	x.observeMetrics()
 	c := x.c
 	c.x = nil
@@ -548,6 +572,7 @@ func (x *loopExchange) finish(complete bool) {
 	}
 	x.done = true
 	x.finishNode(complete)
+	x.endHandshake()
 	if complete {
 		x.sessionRules()
 	}
@@ -568,8 +593,13 @@ func (x *loopExchange) finishNode(complete bool) {
 
 // sessionRules unpin a session that an answer ended, as relaySessionAnswer does.
 func (x *loopExchange) sessionRules() {
+	if x.ruled {
+		return
+	}
+	x.ruled = true
 	p := x.s.p
 	switch {
+	case x.hs != nil: // a handshake: no session to end yet
 	case x.status == fasthttp.StatusBadRequest:
 		if bytes.Contains(x.body400, []byte(`"code":1,`)) {
 			p.metrics.SessionUnknown(x.pool.Name, metrics.CauseNodeSaid)
@@ -584,7 +614,11 @@ func (x *loopExchange) sessionRules() {
 }
 
 func (x *loopExchange) observeMetrics() {
-	x.s.p.metrics.Pool(x.pool.Name).Observe(metrics.KindSession, x.status, float64(x.s.loop.Now()-x.start)/1e9)
+	kind := metrics.KindSession
+	if x.hs != nil {
+		kind = metrics.KindHandshake
+	}
+	x.s.p.metrics.Pool(x.pool.Name).Observe(kind, x.status, float64(x.s.loop.Now()-x.start)/1e9)
 }
 
 // clientGone ends the exchange of a client that went away: the node connection closes, as the
@@ -596,4 +630,5 @@ func (x *loopExchange) clientGone() {
 	x.done = true
 	x.nodeKeep = false
 	x.finishNode(false)
+	x.endHandshake()
 }

@@ -5,6 +5,7 @@ package proxy_test
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -348,6 +349,97 @@ func TestLoopLooksUpRedisAway(t *testing.T) {
 		status, body, closing, err := c.answer(5 * time.Second)
 		if err != nil || !closing || (sid == sids[0]) != (status == 200 && body == "ok") {
 			t.Fatalf("POST with Connection: close for %s through the other instance: %d %q closing=%v %v", sid, status, body, closing, err)
+		}
+	}
+}
+
+// TestCompressedCloseUnpins: a node that gzips its polling answers (socket.io does above 1 KB) and
+// ends the session in one: the loop reads the close packet through the compression and unpins.
+func TestCompressedCloseUnpins(t *testing.T) {
+	gz := func(s string) []byte {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		_, _ = io.WriteString(zw, s)
+		_ = zw.Close()
+		return b.Bytes()
+	}
+	ln := listen(t)
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		if !ctx.QueryArgs().Has("sid") {
+			ctx.SetBodyString(`0{"sid":"gz-sid","upgrades":[],"pingInterval":25000,"pingTimeout":20000}`)
+			return
+		}
+		ctx.Response.Header.Set("Content-Encoding", "gzip")
+		ctx.SetBody(gz("4hello\x1e1"))
+	}}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	p := startProxy(t, []string{"http://" + ln.Addr().String()}, nil)
+	c := dialRaw(t, p.base)
+	c.send(t, "GET", "/socket.io/?EIO=4&transport=polling", "")
+	if status, body, _, err := c.answer(5 * time.Second); err != nil || status != 200 || !strings.Contains(body, "gz-sid") {
+		t.Fatalf("handshake: %d %q %v", status, body, err)
+	}
+	served := proxy.LoopExchanges()
+	c.send(t, "GET", sessionPath("gz-sid"), "")
+	if status, _, _, err := c.answer(5 * time.Second); err != nil || status != 200 {
+		t.Fatalf("GET: %d %v", status, err)
+	}
+	if proxy.LoopExchanges() == served {
+		t.Fatal("the GET did not go through the loop")
+	}
+	waitFor(t, "the pin of a session closed in a gzip answer is removed", func() bool {
+		_, ok, _ := p.store.Lookup(context.Background(), "gz-sid")
+		return !ok
+	})
+}
+
+// TestExpectContinueOnTheLoopFront: a POST that waits for "100 Continue" before its body gets it
+// (the loop hands it to fasthttp, which sends it) and is relayed.
+func TestExpectContinueOnTheLoopFront(t *testing.T) {
+	node := startChatNode(t, chatnode.NodeConfig{Name: "node1", PingInterval: 20 * time.Second})
+	p := startProxy(t, []string{node}, nil)
+	sid := openSessions(t, p.base, 1)[0]
+	c := dialRaw(t, p.base)
+	head := "POST " + sessionPath(sid) + " HTTP/1.1\r\nHost: sidpin.test\r\nContent-Type: text/plain;charset=UTF-8\r\n" +
+		"Content-Length: 2\r\nExpect: 100-continue\r\n\r\n"
+	if _, err := io.WriteString(c, head); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	line, err := c.br.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100 ") {
+		t.Fatalf("waited for 100 Continue, got %q %v", line, err)
+	}
+	if _, err := c.br.ReadString('\n'); err != nil { // the blank line after it
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c, "40"); err != nil {
+		t.Fatal(err)
+	}
+	if status, body, _, err := c.answer(5 * time.Second); err != nil || status != 200 || body != "ok" {
+		t.Fatalf("POST after 100 Continue: %d %q %v", status, body, err)
+	}
+}
+
+// TestLoopOpensSessions: with the memory table the loop opens polling sessions itself, pinning each
+// before its answer goes out; a node that refuses the connection is replaced by another once.
+func TestLoopOpensSessions(t *testing.T) {
+	dead := listen(t)
+	deadAddr := dead.Addr().String()
+	dead.Close() // connections to it are refused
+	live := startChatNode(t, chatnode.NodeConfig{Name: "node2", PingInterval: 20 * time.Second})
+	p := startProxy(t, []string{"http://" + deadAddr, live}, loopConfig)
+	served := proxy.LoopExchanges()
+	const n = 20
+	sids := openSessions(t, p.base, n)
+	if got := proxy.LoopExchanges() - served; got < n {
+		t.Fatalf("the loop sent %d of the %d handshakes", got, n)
+	}
+	for _, sid := range sids {
+		pin, ok, _ := p.store.Lookup(context.Background(), sid)
+		if !ok || pin.Node != "node2" || pin.Transport != affinity.TransportPolling || pin.EIO != 4 {
+			t.Fatalf("pin of %s: %+v %v", sid, pin, ok)
 		}
 	}
 }

@@ -65,8 +65,8 @@ func equalFold(b []byte, s string) bool {
 	return true
 }
 
-// equalFoldBytes is equalFold for two byte slices.
-func equalFoldBytes(a, b []byte) bool {
+// equalFoldBytes compares ASCII without case, both sides in any case.
+func equalFoldBytes[T string | []byte](a []byte, b T) bool {
 	if len(a) != len(b) {
 		return false
 	}

@@ -51,11 +51,11 @@ func (h *Header) Field(i int) Field {
 	return Field{Name: h.slice(s.name, s.nameEnd), Value: h.slice(s.value, s.valueEnd)}
 }
 
-// Get returns the value of the first field named name (any case; name in lower case), or nil.
+// Get returns the value of the first field named name, in any case on either side, or nil.
 func (h *Header) Get(name string) []byte {
 	for i := range h.Len() {
 		s := h.fields[i]
-		if equalFold(h.head[s.name:s.nameEnd], name) {
+		if equalFoldBytes(h.head[s.name:s.nameEnd], name) {
 			return h.slice(s.value, s.valueEnd)
 		}
 	}

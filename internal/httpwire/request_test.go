@@ -154,6 +154,7 @@ func TestParseRequestDecodes(t *testing.T) {
 		{"upgrade", string(r.Upgrade), "websocket"},
 		{"spaces trimmed", string(r.Get("x-spaces")), "a  b"},
 		{"get any case", string(r.Get("cookie")), "io=abc"},
+		{"get by a name in any case", string(r.Get("Cookie")), "io=abc"},
 		{"raw", string(r.Raw()), in},
 	} {
 		if c.got != c.want {

@@ -1,0 +1,220 @@
+//go:build linux
+
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sidpin/sidpin/affinity"
+	"github.com/sidpin/sidpin/backends"
+	"github.com/sidpin/sidpin/configs"
+	"github.com/sidpin/sidpin/engineio"
+	"github.com/sidpin/sidpin/internal/httpwire"
+)
+
+// loopHandshake is what a polling handshake adds to its exchange: the node's answer is held until
+// the session's pin is written (as serveHandshake does), and a node that refused the connection is
+// replaced by another once.
+type loopHandshake struct {
+	r         request
+	retried   bool   // a second node was picked
+	hold      []byte // the answer so far, head included, until the pin is written
+	payload   []byte // the start of the body's payload (≤ sniffLimit), for the open packet
+	encoding  string
+	cookie    string // the io cookie, the fallback for the sid
+	released  bool   // the answer goes on as it comes
+	nodeEnded bool   // EndHandshake was called for x.node
+	ended     bool
+}
+
+// handshakesInLoop reports whether the loop can open sessions itself: the pin table and the handshake
+// limits answer without I/O (the memory table, buckets of this instance's own). With Redis the
+// handshake goes to fasthttp, where waiting is allowed.
+func (p *Proxy) handshakesInLoop() bool {
+	return p.cfg().Store.Kind == configs.StoreMemory && p.limits.Local()
+}
+
+// poolLoopable reports whether every node of the pool can be reached by the loop (none is TLS), so that
+// the node a handshake gets is one the loop can talk to.
+func poolLoopable(pool *backends.Pool) bool {
+	for _, n := range pool.Nodes {
+		if _, ok := n.Endpoint(); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// servesHandshake reports whether the loop opens this request's session itself.
+func (c *clientConn) servesHandshake(req *httpwire.Request, pool *backends.Pool, r request, bodyLen int64) bool {
+	return r.kind == kindHandshake && r.transport == "polling" && !r.upgrade && bodyLen == 0 &&
+		string(req.Method) == "GET" && c.s.p.handshakesInLoop() && poolLoopable(pool)
+}
+
+// serveHandshake admits a new polling session and sends its handshake to a picked node; the answer
+// is held until the sid it carries is pinned.
+func (c *clientConn) serveHandshake(head int, pool *backends.Pool, r request) (int, bool) {
+	s := c.s
+	p := s.p
+	if ok, retry := p.limits.AllowHandshake(context.Background(), c.addr.Addr()); !ok {
+		c.answerCanned(tooManyHandshakes(retry), !s.req.KeepAlive())
+		return head, true
+	}
+	if !p.store.ReservePin() {
+		p.log.Warn("pin table full: handshake refused", "client", c.addr.String())
+		c.answerCanned(answerPinTableFull, !s.req.KeepAlive())
+		return head, true
+	}
+	node, err := p.pick(pool)
+	if err != nil {
+		p.store.ReleasePin()
+		c.answerCanned(answerNoNode, !s.req.KeepAlive())
+		return head, true
+	}
+	ep, ok := node.Endpoint()
+	if !ok { // the pool changed under the check: rare, answered as a node that cannot be reached
+		node.EndHandshake()
+		p.store.ReleasePin()
+		c.answerCanned(answerBadGateway, !s.req.KeepAlive())
+		return head, true
+	}
+	c.closeAfter = !s.req.KeepAlive()
+	x := s.newExchange(c, pool, node, ep, affinity.Pin{TTL: p.cfg().Timeouts.Handshake.D()}, r)
+	x.hs = &loopHandshake{r: r}
+	x.begin(&s.req, nil, 0)
+	return head, true
+}
+
+// tooManyHandshakes is the answer to a client over its handshake rate, as admitHandshake writes it.
+func tooManyHandshakes(retry time.Duration) canned {
+	secs := max(1, int((retry+time.Second-1)/time.Second))
+	return newCannedHeader(fasthttp.StatusTooManyRequests, "text/plain; charset=utf-8",
+		fmt.Sprintf("Retry-After: %d\r\n", secs), []byte(textTooManySessions))
+}
+
+// holdAnswer starts holding a handshake's 200 answer, whose head is given.
+func (h *loopHandshake) holdAnswer(resp *httpwire.Response, head []byte) {
+	h.encoding = contentCoding(resp.Get("Content-Encoding"))
+	h.cookie = ioCookieOf(resp)
+	h.hold = append(make([]byte, 0, len(head)+256), head...)
+}
+
+// collect keeps the start of the body's payload for the open packet.
+func (h *loopHandshake) collect(p []byte) {
+	if n := sniffLimit - len(h.payload); n > 0 {
+		h.payload = append(h.payload, p[:min(len(p), n)]...)
+	}
+}
+
+// relayHeld takes answer bytes while the answer is held; the answer is released, pinned, once it is
+// whole or its first sniffLimit payload bytes are here. False when the exchange ended.
+func (x *loopExchange) relayHeld(out []byte, end bool) bool {
+	h := x.hs
+	h.hold = append(h.hold, out...)
+	if !end && len(h.payload) < sniffLimit {
+		return true
+	}
+	return x.releaseHandshake()
+}
+
+// releaseHandshake pins the session the held answer opens and sends the answer on; a session that
+// cannot be pinned is refused as on the fasthttp path. False when the exchange ended.
+func (x *loopExchange) releaseHandshake() bool {
+	h := x.hs
+	p := x.s.p
+	h.released = true
+	info, err := engineio.SniffHandshake(inflateHead(h.payload, h.encoding))
+	found := err == nil
+	if !found && h.cookie != "" {
+		info, found = engineio.OpenInfo{SID: h.cookie}, true
+	}
+	h.payload = nil
+	if !found {
+		p.log.Debug("handshake answer without a sid", "pool", x.pool.Name, "node", x.node.Name)
+	} else if err := p.pin(x.pool, x.node, info, h.r, x.c.addr.String(), affinity.TransportPolling); err != nil {
+		status, text := p.handshakeRefusal(x.node, info, err)
+		x.answerOwn(newCanned(status, text))
+		return false
+	}
+	hold := h.hold
+	h.hold = nil
+	return x.c.send(hold)
+}
+
+// retryHandshake sends the handshake to another node after the first refused the connection (it never
+// saw the request), as pickAndSend does; false when there is none to try.
+func (x *loopExchange) retryHandshake() bool {
+	h := x.hs
+	if h.retried || x.answered || x.req == nil {
+		return false
+	}
+	h.retried = true
+	x.node.EndHandshake()
+	h.nodeEnded = true
+	if x.nc != nil {
+		x.s.closeNodeConn(x.nc)
+		x.nc = nil
+	}
+	node, err := x.s.p.pick(x.pool)
+	if err != nil {
+		x.answerOwn(answerNoNode)
+		return true
+	}
+	h.nodeEnded = false
+	ep, ok := node.Endpoint()
+	x.node, x.ep, x.retried = node, ep, false
+	if !ok {
+		x.answerOwn(answerBadGateway)
+		return true
+	}
+	nc, err := x.s.takeConn(x)
+	if err != nil {
+		x.failed(err)
+		return true
+	}
+	x.use(nc)
+	return true
+}
+
+// endHandshake ends what admitting the handshake began, once: the node's handshake count and the
+// pin table's reservation.
+func (x *loopExchange) endHandshake() {
+	h := x.hs
+	if h == nil || h.ended {
+		return
+	}
+	h.ended = true
+	if !h.nodeEnded {
+		x.node.EndHandshake()
+	}
+	x.s.p.store.ReleasePin()
+}
+
+// ioCookieOf is the io cookie a node set on its handshake answer, when it holds a valid sid.
+func ioCookieOf(resp *httpwire.Response) string {
+	for i := range resp.Len() {
+		f := resp.Field(i)
+		if !equalFoldString(f.Name, "Set-Cookie") {
+			continue
+		}
+		v := f.Value
+		if j := bytes.IndexByte(v, ';'); j >= 0 {
+			v = v[:j]
+		}
+		name, value, ok := bytes.Cut(v, []byte("="))
+		if ok && string(bytes.TrimSpace(name)) == "io" && validSID(bytes.TrimSpace(value)) {
+			return string(bytes.TrimSpace(value))
+		}
+	}
+	return ""
+}
+
+var (
+	answerNoNode       = newCanned(fasthttp.StatusServiceUnavailable, textNoNode)
+	answerPinTableFull = newCanned(fasthttp.StatusServiceUnavailable, textPinTableFull)
+)
