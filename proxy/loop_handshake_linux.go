@@ -112,11 +112,12 @@ func (h *loopHandshake) collect(p []byte) {
 }
 
 // relayHeld takes answer bytes while the answer is held; the answer is released, pinned, once it is
-// whole or its first sniffLimit payload bytes are here. False when the exchange ended.
+// whole, its first sniffLimit payload bytes are here, or bufferLimit bytes are held (a node's chunk
+// framing around few payload bytes holds no more than that). False when the exchange ended.
 func (x *loopExchange) relayHeld(out []byte, end bool) bool {
 	h := x.hs
 	h.hold = append(h.hold, out...)
-	if !end && len(h.payload) < sniffLimit {
+	if !end && len(h.payload) < sniffLimit && len(h.hold) < bufferLimit {
 		return true
 	}
 	return x.releaseHandshake()

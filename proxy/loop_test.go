@@ -443,3 +443,46 @@ func TestLoopOpensSessions(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldHandshakeIsBounded: a node that wraps its open packet in chunk framing (1-byte chunks with
+// 900-byte extensions, 250 KiB in all, the sid past the first 64 KiB) makes the loop hold at most
+// bufferLimit and one read of its answer: the answer passes on whole, unpinned, instead of being held
+// for all its framing.
+func TestHeldHandshakeIsBounded(t *testing.T) {
+	open := `0{"upgrades":[],"pad":"` + strings.Repeat("p", 200) + `","sid":"framed-sid","pingInterval":25000,"pingTimeout":20000}`
+	var body bytes.Buffer
+	ext := strings.Repeat("x", 900)
+	for i := range len(open) {
+		fmt.Fprintf(&body, "1;%s\r\n%c\r\n", ext, open[i])
+	}
+	body.WriteString("0\r\n\r\n")
+	ln := listen(t)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				var req fasthttp.Request
+				if req.Read(br) != nil {
+					return
+				}
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n")
+				_, _ = c.Write(body.Bytes())
+			}()
+		}
+	}()
+	p := startProxy(t, []string{"http://" + ln.Addr().String()}, nil)
+	c := dialRaw(t, p.base)
+	c.send(t, "GET", "/socket.io/?EIO=4&transport=polling", "")
+	status, got, _, err := c.answer(5 * time.Second)
+	if err != nil || status != 200 || got != open {
+		t.Fatalf("handshake: %d %.100q %v", status, got, err)
+	}
+	if _, ok, _ := p.store.Lookup(context.Background(), "framed-sid"); ok {
+		t.Fatal("pinned: the loop held more than bufferLimit of the answer")
+	}
+}
