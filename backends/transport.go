@@ -156,8 +156,12 @@ func (t *Transport) retryUnansweredOnce(_ *fasthttp.Request, attempts int, err e
 // Do sends req to the node and reads the answer's head into resp (its body too, unless
 // resp.StreamBody), until deadline.
 func (t *Transport) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
+	// The client refuses a request whose scheme is not its own, and a request from a TLS client
+	// arrives as https whatever the node speaks.
 	if t.tls != nil {
-		req.URI().SetScheme("https") // the client refuses a request whose scheme is not its own
+		req.URI().SetScheme("https")
+	} else {
+		req.URI().SetScheme("http")
 	}
 	return t.client.DoDeadline(req, resp, deadline)
 }

@@ -9,9 +9,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
 	"math/big"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -161,4 +165,72 @@ func TestTLSNodes(t *testing.T) {
 			t.Fatalf("a handshake without a client certificate: %d %q", r.status, r.body)
 		}
 	})
+}
+
+// selfSignedFiles writes a self-signed certificate for 127.0.0.1 and its key as PEM files.
+func selfSignedFiles(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "sidpin listener"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600) != nil ||
+		os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600) != nil {
+		t.Fatal("cannot write the certificate")
+	}
+	return certFile, keyFile
+}
+
+// TestTLSClientsPlainNodes: TLS on the client listener in front of plain-HTTP nodes (the usual
+// deployment): a client's request arrives as https and goes to the node as http, polling and
+// WebSocket alike.
+func TestTLSClientsPlainNodes(t *testing.T) {
+	certFile, keyFile := selfSignedFiles(t)
+	node := startChatNode(t, chatnode.NodeConfig{Name: "node1"})
+	base := "https://" + strings.TrimPrefix(startProxy(t, []string{node}, func(c *configs.Config) {
+		c.TLS = configs.TLS{CertFile: certFile, KeyFile: keyFile}
+	}).base, "http://")
+	tlsConf := &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the test's own certificate
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConf}}
+	do := func(method, url, body string) (int, string) {
+		req, _ := http.NewRequest(method, url, strings.NewReader(body))
+		req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, url, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	status, body := do("GET", base+"/socket.io/?EIO=4&transport=polling", "")
+	i := strings.Index(body, `"sid":"`)
+	if status != 200 || i < 0 {
+		t.Fatalf("handshake over TLS: %d %q", status, body)
+	}
+	sid := body[i+7:]
+	sid = sid[:strings.IndexByte(sid, '"')]
+	url := base + "/socket.io/?EIO=4&transport=polling&sid=" + sid
+	if status, body := do("POST", url, "40"); status != 200 || body != "ok" {
+		t.Fatalf("POST over TLS: %d %q", status, body)
+	}
+	if status, body := do("GET", url, ""); status != 200 || !strings.Contains(body, "welcome") {
+		t.Fatalf("GET over TLS: %d %q", status, body)
+	}
+	d := websocket.Dialer{TLSClientConfig: tlsConf}
+	ws, _, err := d.Dial(strings.Replace(base, "https", "wss", 1)+"/socket.io/?EIO=4&transport=websocket", nil)
+	if err != nil {
+		t.Fatalf("WebSocket over TLS: %v", err)
+	}
+	defer ws.Close()
+	if got := readText(t, ws); !strings.HasPrefix(got, `0{"sid":`) {
+		t.Fatalf("WebSocket-first open packet over TLS: %q", got)
+	}
 }
