@@ -205,6 +205,7 @@ declare -A ADDR   # where the load goes
 declare -A PPIDS  # the proxy's PIDs (space-separated); empty for direct
 declare -A NODE   # the chatnode's PID
 declare -A ADMIN  # sidpin's admin listener (go_goroutines from /metrics)
+declare -A LGTLS  # "-tls" for a target whose clients speak TLS (sidpin-tls)
 RAW=()
 
 # start_target TARGET: a fresh chatnode, and the proxy in front of it.
@@ -228,13 +229,20 @@ start_target() {
     return
   fi
   case $target in
-    sidpin)
+    sidpin|sidpin-tls)
       # The quick start's config (-listen -to -path) plus an admin listener, for go_goroutines. In its own
       # directory: sidpin watches the config file's directory, and its log is written next to it.
+      # sidpin-tls: the same with TLS on the client listener (a self-signed P-256 certificate made here).
       mkdir -p "$dir/conf"
       ADMIN[$target]=127.0.0.1:${ports[2]}
       sed -e "s#@LISTEN@#127.0.0.1:$proxy_port#g" -e "s#@BACKEND@#127.0.0.1:$node_port#g" \
         -e "s#@ADMIN@#${ADMIN[$target]}#g" -e "s#@PATH@#$EIO_PATH#g" "$BENCH/proxies/sidpin.yaml.tmpl" >"$dir/conf/sidpin.yaml"
+      if [[ $target == sidpin-tls ]]; then
+        [[ -f $dir/cert.pem ]] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+          -subj /CN=sidpin.bench -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
+        printf 'tls:\n  cert_file: %s\n  key_file: %s\n' "$dir/cert.pem" "$dir/key.pem" >>"$dir/conf/sidpin.yaml"
+        LGTLS[$target]=-tls
+      fi
       "$BIN_DIR/sidpin" -config "$dir/conf/sidpin.yaml" >"$dir/sidpin.log" 2>&1 &
       ;;
     haproxy)
@@ -267,9 +275,9 @@ stop_target() {
 # Warm-up (also checks the path end to end): not measured.
 warm_up() {
   local t=$1
-  "$LG" -mode polling -sources "$SOURCES" -addr "${ADDR[$t]}" -c 4 -n 200 -size "$SIZE" -max-duration 30s >/dev/null \
+  "$LG" -mode polling -sources "$SOURCES" -addr "${ADDR[$t]}" ${LGTLS[$t]:-} -c 4 -n 200 -size "$SIZE" -max-duration 30s >/dev/null \
     || die "$t: polling warm-up failed"
-  "$LG" -mode ws -sources "$SOURCES" -addr "${ADDR[$t]}" -c 4 -n 200 -size "$SIZE" -max-duration 30s >/dev/null \
+  "$LG" -mode ws -sources "$SOURCES" -addr "${ADDR[$t]}" ${LGTLS[$t]:-} -c 4 -n 200 -size "$SIZE" -max-duration 30s >/dev/null \
     || die "$t: ws warm-up failed"
 }
 
@@ -280,7 +288,7 @@ idle_phase() {
   sleep 1
   r0=$(rss_kib "${pids[@]}"); c0=$(cpu_ticks "${pids[@]}")
   out=$TMP/idle-$t.out
-  "$LG" -mode idle -sources "$SOURCES" -addr "${ADDR[$t]}" -c "$IDLE_N" -hold "${IDLE_HOLD}s" -max-duration 120s >"$out" 2>"$out.err" &
+  "$LG" -mode idle -sources "$SOURCES" -addr "${ADDR[$t]}" ${LGTLS[$t]:-} -c "$IDLE_N" -hold "${IDLE_HOLD}s" -max-duration 120s >"$out" 2>"$out.err" &
   lgpid=$!
   for i in $(seq 1200); do grep -q '^READY' "$out" && break; kill -0 "$lgpid" 2>/dev/null || break; sleep 0.1; done
   grep -q '^READY' "$out" || die "$t: idle phase did not get ready: $(cat "$out.err")"
@@ -312,7 +320,7 @@ held_phase() {
   sleep 1
   r0=$(rss_kib "${pids[@]}"); g0=$(goroutines "$t"); f0=$(fd_count "${pids[@]}"); c0=$(cpu_ticks "${pids[@]}")
   out=$TMP/held-$t.out
-  "$LG" -mode held -sources "$SOURCES" -addr "${ADDR[$t]}" -c "$HELD_N" -hold "${HELD_HOLD}s" -size "$SIZE" -max-duration 120s >"$out" 2>"$out.err" &
+  "$LG" -mode held -sources "$SOURCES" -addr "${ADDR[$t]}" ${LGTLS[$t]:-} -c "$HELD_N" -hold "${HELD_HOLD}s" -size "$SIZE" -max-duration 120s >"$out" 2>"$out.err" &
   lgpid=$!
   for i in $(seq 1200); do grep -q '^READY' "$out" && break; kill -0 "$lgpid" 2>/dev/null || break; sleep 0.1; done
   grep -q '^READY' "$out" || die "$t: held phase did not get ready: $(cat "$out.err")"
@@ -350,15 +358,15 @@ run_phase() {
     fi
     c0=$(cpu_ticks "${pids[@]}"); n0=$(cpu_ticks "${NODE[$t]}"); s0=$(sys_ticks); w0=$(date +%s.%N)
     if [[ $p == poll ]]; then
-      line=$("$LG" -mode polling -sources "$SOURCES" -addr "${ADDR[$t]}" -c "$POLL_C" -n "$POLL_N" -size "$SIZE" -max-duration 150s | grep '^RESULT') \
+      line=$("$LG" -mode polling -sources "$SOURCES" -addr "${ADDR[$t]}" ${LGTLS[$t]:-} -c "$POLL_C" -n "$POLL_N" -size "$SIZE" -max-duration 150s | grep '^RESULT') \
         || die "$t: polling failed"
       total=$(kv requests_total "$line")
     elif [[ $p == ws ]]; then
-      line=$("$LG" -mode ws -sources "$SOURCES" -addr "${ADDR[$t]}" -c "$WS_C" -n "$WS_N" -size "$SIZE" -max-duration 150s | grep '^RESULT') \
+      line=$("$LG" -mode ws -sources "$SOURCES" -addr "${ADDR[$t]}" ${LGTLS[$t]:-} -c "$WS_C" -n "$WS_N" -size "$SIZE" -max-duration 150s | grep '^RESULT') \
         || die "$t: ws failed"
       total=$(kv roundtrips "$line")
     else
-      line=$("$LG" -mode handshake -sources "$SOURCES" -addr "${ADDR[$t]}" -c "$HS_C" -n "$HS_N" -max-duration 150s | grep '^RESULT') \
+      line=$("$LG" -mode handshake -sources "$SOURCES" -addr "${ADDR[$t]}" ${LGTLS[$t]:-} -c "$HS_C" -n "$HS_N" -max-duration 150s | grep '^RESULT') \
         || die "$t: handshakes failed"
       total=$(kv sessions "$line"); per=1000
       (( total > 0 )) || die "$t: no handshake succeeded"
@@ -426,7 +434,7 @@ syscall_phase() {
   local t=$1 pids f=$TMP/syscalls-$t.txt c0 c1 line n=$SC_N spid total all p k v g sum lgcmd args=()
   read -ra pids <<<"${PPIDS[$t]}"
   [[ $SC_TOOL == strace ]] && n=$(( SC_N / 5 > 100 ? SC_N / 5 : 100 ))
-  lgcmd=("$LG" -mode polling -sources "$SOURCES" -addr "${ADDR[$t]}" -c "$POLL_C" -n "$n" -size "$SIZE" -max-duration 150s)
+  lgcmd=("$LG" -mode polling -sources "$SOURCES" -addr "${ADDR[$t]}" ${LGTLS[$t]:-} -c "$POLL_C" -n "$n" -size "$SIZE" -max-duration 150s)
   c0=$(cpu_ticks "${pids[@]}")
   if [[ $SC_TOOL == perf ]]; then
     # With -p, the command only sets how long perf counts; the loadgen's own syscalls are not counted.
@@ -494,6 +502,7 @@ for t in $TARGETS; do
   case $t in
     direct) ;;
     sidpin)  have_sidpin || { SKIPPED+=("sidpin: not available (bin/sidpin has no -to flag yet)"); continue; } ;;
+    sidpin-tls) command -v openssl >/dev/null || { SKIPPED+=("sidpin-tls: no openssl to make its certificate"); continue; } ;;
     haproxy) ensure_pkg haproxy || { SKIPPED+=("haproxy: not installed (apt-get install haproxy, or BENCH_INSTALL=1)"); continue; } ;;
     nginx)   ensure_pkg nginx   || { SKIPPED+=("nginx: not installed (apt-get install nginx, or BENCH_INSTALL=1)"); continue; } ;;
     *) die "unknown target $t" ;;

@@ -39,6 +39,7 @@ type config struct {
 	timeout  time.Duration
 	maxErrLg int
 	sources  int
+	tls      bool
 }
 
 func main() {
@@ -54,6 +55,7 @@ func main() {
 	flag.IntVar(&cfg.dialC, "dial-concurrency", 64, "idle, held: parallel dials while opening (held: also the connections of the release POSTs)")
 	flag.DurationVar(&cfg.timeout, "timeout", 60*time.Second, "per HTTP request / per WebSocket read or dial")
 	flag.IntVar(&cfg.maxErrLg, "log-errors", 5, "print at most this many distinct errors to stderr")
+	flag.BoolVar(&cfg.tls, "tls", false, "speak TLS to the target (any certificate accepted: the bench's own, on loopback)")
 	flag.IntVar(&cfg.sources, "sources", 1, "spread connections over this many loopback source addresses (127.0.1.1, 127.0.1.2, ...; 1: 127.0.0.1), as many clients would come from")
 	flag.Parse()
 

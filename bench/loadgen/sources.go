@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"sync/atomic"
 )
@@ -21,5 +22,15 @@ func (d *sourceDialer) DialContext(ctx context.Context, network, addr string) (n
 		i := d.next.Add(1) % uint64(d.cfg.sources)
 		nd.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, byte(1+i/250), byte(1+i%250))}
 	}
-	return nd.DialContext(ctx, network, addr)
+	c, err := nd.DialContext(ctx, network, addr)
+	if err != nil || !d.cfg.tls {
+		return c, err
+	}
+	// Every mode speaks HTTP or WebSocket over what this returns: TLS here makes them all https/wss.
+	tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true, ServerName: "sidpin.bench"}) //nolint:gosec // the bench's own certificate, loopback only
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return tc, nil
 }
