@@ -486,3 +486,49 @@ func TestHeldHandshakeIsBounded(t *testing.T) {
 		t.Fatal("pinned: the loop held more than bufferLimit of the answer")
 	}
 }
+
+// TestPipelinedRequests: requests written back to back before any answer (HTTP/1.1 pipelining) are
+// answered in order, whether the loop serves them or hands them over.
+func TestPipelinedRequests(t *testing.T) {
+	node := startChatNode(t, chatnode.NodeConfig{Name: "node1", PingInterval: 20 * time.Second})
+	p := startProxy(t, []string{node}, loopConfig)
+	c := dialRaw(t, p.base)
+	hs := "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: sidpin.test\r\n\r\n"
+	plain := "GET /not-engine-io HTTP/1.1\r\nHost: sidpin.test\r\n\r\n" // not a session request
+	if _, err := io.WriteString(c, hs+plain+hs); err != nil {
+		t.Fatal(err)
+	}
+	var sids []string
+	for i := range 3 {
+		status, body, _, err := c.answer(5 * time.Second)
+		if err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		if i == 1 {
+			if status == 200 && strings.Contains(body, `"sid"`) {
+				t.Fatalf("answer 1 is a handshake's: the answers are out of order")
+			}
+			continue
+		}
+		j := strings.Index(body, `"sid":"`)
+		if status != 200 || j < 0 {
+			t.Fatalf("answer %d: %d %q", i, status, body)
+		}
+		sid := body[j+7:]
+		sids = append(sids, sid[:strings.IndexByte(sid, '"')])
+	}
+	if sids[0] == sids[1] {
+		t.Fatalf("two handshakes, one sid %s", sids[0])
+	}
+	post := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: sidpin.test\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: 2\r\n\r\n40", sessionPath(sids[0]))
+	get := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: sidpin.test\r\n\r\n", sessionPath(sids[0]))
+	if _, err := io.WriteString(c, post+get); err != nil {
+		t.Fatal(err)
+	}
+	if status, body, _, err := c.answer(5 * time.Second); err != nil || status != 200 || body != "ok" {
+		t.Fatalf("pipelined POST: %d %q %v", status, body, err)
+	}
+	if status, body, _, err := c.answer(5 * time.Second); err != nil || status != 200 || !strings.Contains(body, "welcome") {
+		t.Fatalf("pipelined GET: %d %q %v", status, body, err)
+	}
+}
