@@ -27,6 +27,7 @@ type MemoryStore struct {
 	total    int
 	reserved int         // handshakes on their way to a pin (ReservePin)
 	queue    []memChange // memdb changes not applied yet, in order
+	expiries expiryWheel // every record, by when it would expire: what Sweep looks at
 
 	applyMu sync.Mutex // one memdb writer at a time
 
@@ -137,6 +138,7 @@ func (s *MemoryStore) Pin(_ context.Context, p Pin) (Pin, bool, error) {
 	}
 	r := newRecord(p)
 	s.index.put(r)
+	s.expiries.file(r)
 	s.countLocked(r, +1)
 	s.queue = append(s.queue, memChange{r: r, insert: true})
 	full := len(s.queue) >= applyBatch

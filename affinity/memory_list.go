@@ -57,22 +57,16 @@ func outOfScope(opts ListOptions, r *record) bool {
 func (s *MemoryStore) Sweep() int {
 	s.apply()
 	now := s.now().UnixNano()
-	var expired []*record
-	it, err := s.db.Txn(false).Get(pinTable, indexNode)
-	if err != nil {
-		return 0
-	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		if r := raw.(*record); r.expired(now) {
-			expired = append(expired, r)
-		}
-	}
 	removed := 0
 	s.mu.Lock()
-	for _, r := range expired {
-		if s.index.get(r.SID) == r && r.expired(now) { // still this pin, and not touched since the scan
+	for _, r := range s.expiries.take(now, nil) {
+		switch {
+		case s.index.get(r.SID) != r: // unpinned, or its sid pinned again: nothing to do
+		case r.expired(now):
 			s.removeLocked(r)
 			removed++
+		default:
+			s.expiries.file(r) // touched since it was filed: due again at its new expiry
 		}
 	}
 	s.mu.Unlock()

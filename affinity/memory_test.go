@@ -82,3 +82,52 @@ func TestMemoryStoreSweepsInBatches(t *testing.T) {
 		t.Fatalf("Len = %d", s.Len())
 	}
 }
+
+// TestMemoryStoreSweepSeesTouches: a sweep removes a pin when its expiry has passed, not before, and
+// a touch pushes that moment later however often the table is swept meanwhile; an unpinned sid
+// pinned again is judged by its new pin.
+func TestMemoryStoreSweepSeesTouches(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s, _ := affinity.NewMemoryStore(affinity.MemoryOptions{SweepEvery: time.Hour, Now: func() time.Time { return now }})
+	defer s.Close()
+	ctx := context.Background()
+	for _, sid := range []string{"touched", "idle", "again"} {
+		if _, _, err := s.Pin(ctx, affinity.Pin{SID: sid, Pool: "p", Node: "n", TTL: 10 * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alive := func(sid string) bool { _, ok, _ := s.Lookup(ctx, sid); return ok }
+	steps := []struct {
+		advance time.Duration
+		do      func()
+		want    map[string]bool
+		held    int // Len: pins the sweep left
+	}{
+		{5 * time.Second, func() { s.Touch("touched") }, map[string]bool{"touched": true, "idle": true, "again": true}, 3},
+		{3 * time.Second, func() { // "again" is unpinned and pinned anew with a longer TTL
+			_, _ = s.Unpin(ctx, "again")
+			_, _, _ = s.Pin(ctx, affinity.Pin{SID: "again", Pool: "p", Node: "n", TTL: time.Minute})
+		}, map[string]bool{"touched": true, "idle": true, "again": true}, 3},
+		{4 * time.Second, nil, map[string]bool{"touched": true, "idle": false, "again": true}, 2},  // 12 s: idle expired
+		{5 * time.Second, nil, map[string]bool{"touched": false, "idle": false, "again": true}, 1}, // 17 s: touched at 5 s expired
+		{time.Minute, nil, map[string]bool{"touched": false, "idle": false, "again": false}, 0},
+	}
+	for i, st := range steps {
+		now = now.Add(st.advance)
+		if st.do != nil {
+			st.do()
+		}
+		s.Sweep()
+		for sid, want := range st.want {
+			if got := alive(sid); got != want {
+				t.Fatalf("step %d: %s alive %v, want %v", i, sid, got, want)
+			}
+		}
+		if s.Len() != st.held {
+			t.Fatalf("step %d: Len = %d after the sweep, want %d", i, s.Len(), st.held)
+		}
+	}
+	if s.Len() != 0 {
+		t.Fatalf("Len = %d after every pin expired", s.Len())
+	}
+}
