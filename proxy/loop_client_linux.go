@@ -69,6 +69,7 @@ type clientConn struct {
 	timer    *evloop.Timer
 	timerAt  int64         // when timer fires
 	lookup   *lookupResult // a pin looked up in Redis for the request in c.in
+	admitted *admission    // a handshake admitted away from the loop, for the request in c.in
 
 	serving    bool // serve is on the stack: an answer written within it does not serve the next request
 	unread     bool // bytes (or the end) may wait in the socket: an edge came while it was not read
@@ -372,6 +373,7 @@ func (c *clientConn) close() {
 		c.x = nil
 		x.clientGone()
 	}
+	c.dropAdmission()
 	c.s.loop.Remove(c.fd)
 	c.s.clients.remove(c)
 	c.in, c.out = nil, nil

@@ -252,7 +252,7 @@ func (x *loopExchange) nodeEvent(ev uint32) {
 // answer is over, or the client must catch up first.
 func (x *loopExchange) readAnswer() {
 	for !x.done {
-		if x.c.out != nil {
+		if x.c.out != nil || x.hs != nil && x.hs.pinning {
 			x.paused = true // clientDrained resumes
 			return
 		}

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -28,16 +29,27 @@ type loopHandshake struct {
 	encoding  string
 	cookie    string // the io cookie, the fallback for the sid
 	released  bool   // the answer goes on as it comes
+	pinning   bool   // the pin is being written away from the loop (Redis); the answer waits
+	sawEnd    bool   // the whole answer is held
 	nodeEnded bool   // EndHandshake was called for x.node
 	ended     bool
 }
 
-// handshakesInLoop reports whether the loop can open sessions itself: the pin table and the handshake
-// limits answer without I/O (the memory table, buckets of this instance's own). With Redis the
-// handshake goes to fasthttp, where waiting is allowed.
-func (p *Proxy) handshakesInLoop() bool {
-	return p.cfg().Store.Kind == configs.StoreMemory && p.limits.Local()
+// admission is a handshake's admission decided away from the loop (the handshake limits or the pin
+// table need I/O): either the node picked for it, or the answer refusing it.
+type admission struct {
+	node   *backends.Node
+	refuse canned
 }
+
+// admitsInLoop reports whether a handshake's admission needs no I/O: this instance's own handshake
+// buckets, and the memory table (room and session counts). Otherwise one goroutine decides it.
+func (p *Proxy) admitsInLoop() bool {
+	return p.pinsInLoop() && p.limits.Local()
+}
+
+// pinsInLoop reports whether writing a pin needs no I/O (the memory table).
+func (p *Proxy) pinsInLoop() bool { return p.cfg().Store.Kind == configs.StoreMemory }
 
 // poolLoopable reports whether every node of the pool can be reached by the loop (none is TLS), so that
 // the node a handshake gets is one the loop can talk to.
@@ -53,29 +65,31 @@ func poolLoopable(pool *backends.Pool) bool {
 // servesHandshake reports whether the loop opens this request's session itself.
 func (c *clientConn) servesHandshake(req *httpwire.Request, pool *backends.Pool, r request, bodyLen int64) bool {
 	return r.kind == kindHandshake && r.transport == "polling" && !r.upgrade && bodyLen == 0 &&
-		string(req.Method) == "GET" && c.s.p.handshakesInLoop() && poolLoopable(pool)
+		string(req.Method) == "GET" && poolLoopable(pool)
 }
 
 // serveHandshake admits a new polling session and sends its handshake to a picked node; the answer
-// is held until the sid it carries is pinned.
-func (c *clientConn) serveHandshake(head int, pool *backends.Pool, r request) (int, bool) {
+// is held until the sid it carries is pinned. An admission that needs I/O is decided away from the
+// loop first, and the request served again with it.
+func (c *clientConn) serveHandshake(data []byte, head int, pool *backends.Pool, r request) (int, bool) {
 	s := c.s
 	p := s.p
-	if ok, retry := p.limits.AllowHandshake(context.Background(), c.addr.Addr()); !ok {
-		c.answerCanned(tooManyHandshakes(retry), !s.req.KeepAlive())
+	a := c.admitted
+	c.admitted = nil
+	switch {
+	case a == nil && !p.admitsInLoop():
+		c.keep(data)
+		c.admitAway(pool)
+		return 0, false
+	case a == nil:
+		adm := p.admit(pool, c.addr)
+		a = &adm
+	}
+	if a.node == nil {
+		c.answerCanned(a.refuse, !s.req.KeepAlive())
 		return head, true
 	}
-	if !p.store.ReservePin() {
-		p.log.Warn("pin table full: handshake refused", "client", c.addr.String())
-		c.answerCanned(answerPinTableFull, !s.req.KeepAlive())
-		return head, true
-	}
-	node, err := p.pick(pool)
-	if err != nil {
-		p.store.ReleasePin()
-		c.answerCanned(answerNoNode, !s.req.KeepAlive())
-		return head, true
-	}
+	node := a.node
 	ep, ok := node.Endpoint()
 	if !ok { // the pool changed under the check: rare, answered as a node that cannot be reached
 		node.EndHandshake()
@@ -88,6 +102,64 @@ func (c *clientConn) serveHandshake(head int, pool *backends.Pool, r request) (i
 	x.hs = &loopHandshake{r: r}
 	x.begin(&s.req, nil, 0)
 	return head, true
+}
+
+// admit decides whether a new session may open, as admitHandshake and pick do: the client's
+// handshake rate, room in the pin table, a node. On a node, the caller ends its handshake and
+// releases the reservation.
+func (p *Proxy) admit(pool *backends.Pool, addr netip.AddrPort) admission {
+	if ok, retry := p.limits.AllowHandshake(context.Background(), addr.Addr()); !ok {
+		return admission{refuse: tooManyHandshakes(retry)}
+	}
+	if !p.store.ReservePin() {
+		p.log.Warn("pin table full: handshake refused", "client", addr.String())
+		return admission{refuse: answerPinTableFull}
+	}
+	node, err := p.pick(pool)
+	if err != nil {
+		p.store.ReleasePin()
+		return admission{refuse: answerNoNode}
+	}
+	return admission{node: node}
+}
+
+// admitAway decides the admission of the handshake kept in c.in where waiting is allowed, then
+// serves it again.
+func (c *clientConn) admitAway(pool *backends.Pool) {
+	c.wait(phaseLookup)
+	s := c.s
+	go func() {
+		a := s.p.admit(pool, c.addr)
+		s.loop.Locked(func() {
+			if c.closed {
+				a.release(s.p)
+				return
+			}
+			c.admitted = &a
+			c.wait(phaseIdle)
+			c.serve(c.in)
+			c.dropAdmission() // not taken: the request was not served again as a handshake
+			if !c.closed && c.x == nil && c.unread {
+				c.readRequests()
+			}
+		})
+	}()
+}
+
+// dropAdmission releases an admission no request took.
+func (c *clientConn) dropAdmission() {
+	if a := c.admitted; a != nil {
+		c.admitted = nil
+		a.release(c.s.p)
+	}
+}
+
+// release ends what an admission began.
+func (a *admission) release(p *Proxy) {
+	if a.node != nil {
+		a.node.EndHandshake()
+		p.store.ReleasePin()
+	}
 }
 
 // tooManyHandshakes is the answer to a client over its handshake rate, as admitHandshake writes it.
@@ -117,7 +189,8 @@ func (h *loopHandshake) collect(p []byte) {
 func (x *loopExchange) relayHeld(out []byte, end bool) bool {
 	h := x.hs
 	h.hold = append(h.hold, out...)
-	if !end && len(h.payload) < sniffLimit && len(h.hold) < bufferLimit {
+	h.sawEnd = h.sawEnd || end
+	if h.pinning || !end && len(h.payload) < sniffLimit && len(h.hold) < bufferLimit {
 		return true
 	}
 	return x.releaseHandshake()
@@ -135,16 +208,61 @@ func (x *loopExchange) releaseHandshake() bool {
 		info, found = engineio.OpenInfo{SID: h.cookie}, true
 	}
 	h.payload = nil
-	if !found {
+	switch {
+	case !found:
 		p.log.Debug("handshake answer without a sid", "pool", x.pool.Name, "node", x.node.Name)
-	} else if err := p.pin(x.pool, x.node, info, h.r, x.c.addr.String(), affinity.TransportPolling); err != nil {
-		status, text := p.handshakeRefusal(x.node, info, err)
-		x.answerOwn(newCanned(status, text))
-		return false
+	case !p.pinsInLoop():
+		x.pinAway(info)
+		return true // held until the pin is written
+	default:
+		if err := p.pin(x.pool, x.node, info, h.r, x.c.addr.String(), affinity.TransportPolling); err != nil {
+			x.refusePin(info, err)
+			return false
+		}
 	}
+	return x.sendHeld()
+}
+
+// sendHeld sends the held answer on; false when the client failed.
+func (x *loopExchange) sendHeld() bool {
+	h := x.hs
 	hold := h.hold
 	h.hold = nil
 	return x.c.send(hold)
+}
+
+func (x *loopExchange) refusePin(info engineio.OpenInfo, err error) {
+	status, text := x.s.p.handshakeRefusal(x.node, info, err)
+	x.answerOwn(newCanned(status, text))
+}
+
+// pinAway writes the pin where waiting is allowed (Redis); the node is not read meanwhile, and the
+// held answer goes on (or the refusal) once the pin is written.
+func (x *loopExchange) pinAway(info engineio.OpenInfo) {
+	h := x.hs
+	h.pinning = true
+	p, client := x.s.p, x.c.addr.String()
+	go func() {
+		err := p.pin(x.pool, x.node, info, h.r, client, affinity.TransportPolling)
+		x.s.loop.Locked(func() {
+			h.pinning = false
+			if x.done {
+				return // the client went away meanwhile
+			}
+			if err != nil {
+				x.refusePin(info, err)
+				return
+			}
+			if !x.sendHeld() {
+				return
+			}
+			if h.sawEnd {
+				x.finish(true)
+				return
+			}
+			x.clientDrained() // the node was not read while the pin was written
+		})
+	}()
 }
 
 // retryHandshake sends the handshake to another node after the first refused the connection (it never

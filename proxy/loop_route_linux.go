@@ -70,7 +70,7 @@ func (c *clientConn) serveOne(data []byte) (used int, more bool) {
 		c.answerUnknownSID(pool, r, metrics.CauseBadSID, closing)
 		return consumed(n, bodyLen, whole), true
 	case c.servesHandshake(req, pool, r, bodyLen):
-		return c.serveHandshake(n, pool, r)
+		return c.serveHandshake(data, n, pool, r)
 	case r.kind != kindSession || r.upgrade || !isGetOrPost(req.Method):
 		c.handOff(data)
 		return 0, false

@@ -325,8 +325,12 @@ func TestLoopLooksUpRedisAway(t *testing.T) {
 		t.Cleanup(func() { rdb.Close() })
 		bases = append(bases, serveProxy(t, cfg, affinity.NewRedisStore(rdb, affinity.RedisOptions{Prefix: prefix, OpTimeout: time.Second})))
 	}
-	sids := openSessions(t, bases[0], 20)
+	opened := proxy.LoopExchanges()
+	sids := openSessions(t, bases[0], 20) // admitted and pinned away from the loop, sent by it
 	served := proxy.LoopExchanges()
+	if served-opened < int64(len(sids)) {
+		t.Fatalf("the loop sent %d of the %d handshakes", served-opened, len(sids))
+	}
 	c := dialRaw(t, bases[1])
 	for _, sid := range sids {
 		c.send(t, "POST", sessionPath(sid), "40")
