@@ -45,6 +45,7 @@ type loopTunnel struct {
 	closing bool // goAway ran: what the peers send is dropped
 	done    func()
 	active  *atomic.Int64 // unix nanos of the last bytes moved, for the relay's idle check
+	grace   *evloop.Timer // ends the tunnel when its other stream does not end in time
 }
 
 // loopTunnels counts the tunnels the loops have taken, for tests and diagnostics.
@@ -168,8 +169,16 @@ func (t *loopTunnel) readEnd(s *side) {
 	}
 	shutWrite(s.peer) // s.peer has nothing pending: s is only read when it has not
 	// The other side may still answer (a close frame), but not forever: a peer that vanished
-	// without a FIN would keep the tunnel open.
-	time.AfterFunc(closeGrace, t.endNow)
+	// without a FIN would keep the tunnel open. The loop's own timer: no goroutine, and stopped
+	// when the tunnel ends first, as it mostly does.
+	t.endAfter(closeGrace)
+}
+
+// endAfter ends the tunnel after d unless it ended before; the loop's lock is held.
+func (t *loopTunnel) endAfter(d time.Duration) {
+	if t.grace == nil {
+		t.grace = t.loop.After(d, t.end)
+	}
 }
 
 // write sends b to s; what does not fit is kept in s.pending (false: stop reading the peer).
@@ -219,6 +228,8 @@ func (t *loopTunnel) end() {
 		return
 	}
 	t.closed = true
+	t.loop.Stop(t.grace)
+	t.grace = nil
 	t.loop.Remove(t.a.fd)
 	t.loop.Remove(t.b.fd)
 	if t.done != nil {
@@ -241,7 +252,10 @@ func (t *loopTunnel) goAway(clientLast, nodeLast []byte, wait time.Duration) {
 		t.closing = true
 		t.sendLast(t.a, clientLast)
 		t.sendLast(t.b, nodeLast)
-		time.AfterFunc(wait, t.endNow)
+		if !t.closed {
+			t.loop.Stop(t.grace) // the going-away wait replaces a half-close's grace
+			t.grace = t.loop.After(wait, t.end)
+		}
 	})
 }
 
