@@ -6,12 +6,11 @@ import (
 	"time"
 )
 
-// TestLoop: both jobs run on their own tickers; close runs last once, after which nothing runs, and
+// TestLoop: both jobs run on their own intervals; close runs last once, after which nothing runs, and
 // only the first close reports that it stopped the loop.
 func TestLoop(t *testing.T) {
 	var a, b, last atomic.Int32
-	l := startLoop(job{time.Millisecond, func() { a.Add(1) }}, job{2 * time.Millisecond, func() { b.Add(1) }},
-		func() { last.Add(1) })
+	l := startLoop(func() { last.Add(1) }, job{time.Millisecond, func() { a.Add(1) }}, job{2 * time.Millisecond, func() { b.Add(1) }})
 	for end := time.Now().Add(5 * time.Second); a.Load() < 3 || b.Load() < 3; time.Sleep(time.Millisecond) {
 		if time.Now().After(end) {
 			t.Fatalf("jobs ran %d and %d times in 5s", a.Load(), b.Load())

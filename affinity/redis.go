@@ -94,7 +94,7 @@ func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) *RedisStore {
 	s.dataLost(ctx) // records the dataset's epoch (Redis may well be down now: then at the first flush)
 	cancel()
 	s.subscribe()
-	s.loop = startLoop(job{opts.FlushEvery, s.flush}, job{opts.SweepEvery, s.sweep}, s.flush)
+	s.loop = startLoop(s.flush, job{opts.FlushEvery, s.flush}, job{opts.SweepEvery, s.sweep})
 	return s
 }
 
