@@ -57,25 +57,40 @@ func (p *Proxy) serveHandshake(ctx *fasthttp.RequestCtx, pool *backends.Pool, r 
 // room. A refused handshake leaves nothing behind on a node. On true the caller must call
 // p.store.ReleasePin once the pin is stored or the handshake failed.
 func (p *Proxy) admitHandshake(ctx *fasthttp.RequestCtx, r request) bool {
-	sctx, cancel := storeCtx()
-	ok, retry := p.limits.AllowHandshake(sctx, clientAddr(ctx))
-	cancel()
-	if !ok {
-		secs := max(1, int((retry+time.Second-1)/time.Second))
-		ctx.Error(textTooManySessions, fasthttp.StatusTooManyRequests)
-		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(secs)) // after Error, which resets the headers
+	switch status, retry := p.allowNew(clientAddr(ctx), ctx.RemoteAddr().String()); status {
+	case fasthttp.StatusTooManyRequests:
+		ctx.Error(textTooManySessions, status)
+		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(retryAfterSecs(retry))) // after Error, which resets the headers
 		if r.upgrade {
 			ctx.SetConnectionClose()
 		}
 		return false
-	}
-	if !p.store.ReservePin() {
-		p.log.Warn("pin table full: handshake refused", "client", ctx.RemoteAddr().String())
-		ctx.Error(textPinTableFull, fasthttp.StatusServiceUnavailable)
+	case fasthttp.StatusServiceUnavailable:
+		ctx.Error(textPinTableFull, status)
 		return false
 	}
 	return true
 }
+
+// allowNew decides, for both fronts, whether a client may open a new session: a token of its
+// address's handshake rate, then room in the pin table. 0 when it may (the caller must release the
+// reservation), else the status to answer: 429 (retry is when a token is there) or 503.
+func (p *Proxy) allowNew(addr netip.Addr, client string) (status int, retry time.Duration) {
+	sctx, cancel := storeCtx()
+	ok, retry := p.limits.AllowHandshake(sctx, addr)
+	cancel()
+	if !ok {
+		return fasthttp.StatusTooManyRequests, retry
+	}
+	if !p.store.ReservePin() {
+		p.log.Warn("pin table full: handshake refused", "client", client)
+		return fasthttp.StatusServiceUnavailable, 0
+	}
+	return 0, 0
+}
+
+// retryAfterSecs is a Retry-After in whole seconds, at least 1.
+func retryAfterSecs(retry time.Duration) int { return max(1, int((retry+time.Second-1)/time.Second)) }
 
 // clientAddr is the address the request came from, for limits.per_client.
 func clientAddr(ctx *fasthttp.RequestCtx) netip.Addr {
@@ -165,23 +180,22 @@ func sniffHandshake(ctx *fasthttp.RequestCtx, up *fasthttp.Response) (engineio.O
 		head = buf[:n]
 		relayAnswer(ctx, up, relay{prefix: head})
 	}
+	return sniffOpen(head, encoding, cookie)
+}
+
+// learnSID reads the open packet from a whole handshake answer (tests and small answers).
+func learnSID(resp *fasthttp.Response) (engineio.OpenInfo, bool) {
+	return sniffOpen(resp.Body(), contentCoding(resp.Header.ContentEncoding()), ioCookie(&resp.Header))
+}
+
+// sniffOpen finds the session a handshake answer opens: the open packet in the start of its body (in
+// the answer's encoding), else the io cookie (empty: none).
+func sniffOpen(head []byte, encoding, cookie string) (engineio.OpenInfo, bool) {
 	if info, err := engineio.SniffHandshake(inflateHead(head, encoding)); err == nil {
 		return info, true
 	}
 	if cookie != "" {
 		return engineio.OpenInfo{SID: cookie}, true
-	}
-	return engineio.OpenInfo{}, false
-}
-
-// learnSID reads the open packet from a whole handshake answer (tests and small answers).
-func learnSID(resp *fasthttp.Response) (engineio.OpenInfo, bool) {
-	body := inflateHead(resp.Body(), contentCoding(resp.Header.ContentEncoding()))
-	if info, err := engineio.SniffHandshake(body); err == nil {
-		return info, true
-	}
-	if c := ioCookie(&resp.Header); c != "" {
-		return engineio.OpenInfo{SID: c}, true
 	}
 	return engineio.OpenInfo{}, false
 }

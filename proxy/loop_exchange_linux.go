@@ -61,7 +61,6 @@ type loopExchange struct {
 	nodeKeep bool        // the node connection may serve another request afterwards
 	paused   bool        // the node is not read until the client took what is pending
 	done     bool
-	ruled    bool // the session's end rules ran
 
 	hs *loopHandshake // a polling handshake: the answer is held until the session is pinned
 }
@@ -442,6 +441,7 @@ func (x *loopExchange) nodeEOF() {
 		x.nodeFailed(io.EOF)
 	case x.framing == httpwire.FramingClose:
 		x.nodeKeep = false
+		x.sessionRules() // the answer ends with the node's connection
 		x.finish(true)
 	default:
 		x.broken() // the answer was cut short
@@ -564,8 +564,8 @@ func (x *loopExchange) answerOwn(answer canned) {
 	c.answerCanned(answer, c.closeAfter)
 }
 
-// finish ends the exchange: the node connection goes back to the pool (or closes), the session's
-// end rules run on a whole answer, and the client connection moves on.
+// finish ends the exchange: the node connection goes back to the pool (or closes) and the client
+// connection moves on. A whole answer's session rules ran where it ended (sessionRules).
 func (x *loopExchange) finish(complete bool) {
 	if x.done {
 		return
@@ -573,9 +573,6 @@ func (x *loopExchange) finish(complete bool) {
 	x.done = true
 	x.finishNode(complete)
 	x.endHandshake()
-	if complete {
-		x.sessionRules()
-	}
 	x.observeMetrics()
 	x.c.answered()
 }
@@ -591,12 +588,9 @@ func (x *loopExchange) finishNode(complete bool) {
 	}
 }
 
-// sessionRules unpin a session that an answer ended, as relaySessionAnswer does.
+// sessionRules unpin a session that an answer ended, as relaySessionAnswer does; they run once,
+// where the answer's end is read, before its last bytes go to the client.
 func (x *loopExchange) sessionRules() {
-	if x.ruled {
-		return
-	}
-	x.ruled = true
 	p := x.s.p
 	switch {
 	case x.hs != nil: // a handshake: no session to end yet

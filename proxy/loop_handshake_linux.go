@@ -4,7 +4,6 @@ package proxy
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net/netip"
 	"time"
@@ -108,11 +107,10 @@ func (c *clientConn) serveHandshake(data []byte, head int, pool *backends.Pool, 
 // handshake rate, room in the pin table, a node. On a node, the caller ends its handshake and
 // releases the reservation.
 func (p *Proxy) admit(pool *backends.Pool, addr netip.AddrPort) admission {
-	if ok, retry := p.limits.AllowHandshake(context.Background(), addr.Addr()); !ok {
+	switch status, retry := p.allowNew(addr.Addr(), addr.String()); status {
+	case fasthttp.StatusTooManyRequests:
 		return admission{refuse: tooManyHandshakes(retry)}
-	}
-	if !p.store.ReservePin() {
-		p.log.Warn("pin table full: handshake refused", "client", addr.String())
+	case fasthttp.StatusServiceUnavailable:
 		return admission{refuse: answerPinTableFull}
 	}
 	node, err := p.pick(pool)
@@ -126,24 +124,14 @@ func (p *Proxy) admit(pool *backends.Pool, addr netip.AddrPort) admission {
 // admitAway decides the admission of the handshake kept in c.in where waiting is allowed, then
 // serves it again.
 func (c *clientConn) admitAway(pool *backends.Pool) {
-	c.wait(phaseLookup)
-	s := c.s
-	go func() {
-		a := s.p.admit(pool, c.addr)
-		s.loop.Locked(func() {
-			if c.closed {
-				a.release(s.p)
-				return
-			}
+	var a admission
+	c.away(func() { a = c.s.p.admit(pool, c.addr) }, func(open bool) {
+		if open {
 			c.admitted = &a
-			c.wait(phaseIdle)
-			c.serve(c.in)
-			c.dropAdmission() // not taken: the request was not served again as a handshake
-			if !c.closed && c.x == nil && c.unread {
-				c.readRequests()
-			}
-		})
-	}()
+		} else {
+			a.release(c.s.p)
+		}
+	})
 }
 
 // dropAdmission releases an admission no request took.
@@ -164,9 +152,8 @@ func (a *admission) release(p *Proxy) {
 
 // tooManyHandshakes is the answer to a client over its handshake rate, as admitHandshake writes it.
 func tooManyHandshakes(retry time.Duration) canned {
-	secs := max(1, int((retry+time.Second-1)/time.Second))
 	return newCannedHeader(fasthttp.StatusTooManyRequests, "text/plain; charset=utf-8",
-		fmt.Sprintf("Retry-After: %d\r\n", secs), []byte(textTooManySessions))
+		fmt.Sprintf("Retry-After: %d\r\n", retryAfterSecs(retry)), []byte(textTooManySessions))
 }
 
 // holdAnswer starts holding a handshake's 200 answer, whose head is given.
@@ -202,11 +189,7 @@ func (x *loopExchange) releaseHandshake() bool {
 	h := x.hs
 	p := x.s.p
 	h.released = true
-	info, err := engineio.SniffHandshake(inflateHead(h.payload, h.encoding))
-	found := err == nil
-	if !found && h.cookie != "" {
-		info, found = engineio.OpenInfo{SID: h.cookie}, true
-	}
+	info, found := sniffOpen(h.payload, h.encoding, h.cookie)
 	h.payload = nil
 	switch {
 	case !found:

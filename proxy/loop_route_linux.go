@@ -160,19 +160,34 @@ func (c *clientConn) lookupPin(sid string) (pin affinity.Pin, ok bool, err error
 
 // lookupAway looks sid up where waiting is allowed, then serves the kept request again.
 func (c *clientConn) lookupAway(sid string) {
-	c.wait(phaseLookup)
-	s := c.s
-	go func() {
+	lr := &lookupResult{sid: sid}
+	c.away(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		pin, ok, err := s.p.store.Lookup(ctx, sid)
+		lr.pin, lr.ok, lr.err = c.s.p.store.Lookup(ctx, sid)
 		cancel()
-		s.loop.Locked(func() {
+	}, func(open bool) {
+		if open {
+			c.lookup = lr
+		}
+	})
+}
+
+// away runs work where waiting is allowed (one goroutine) while the kept request waits; back in the
+// loop, back hears whether the connection is still open, and the request is served again with what
+// work found.
+func (c *clientConn) away(work func(), back func(open bool)) {
+	c.wait(phaseLookup)
+	go func() {
+		work()
+		c.s.loop.Locked(func() {
 			if c.closed {
+				back(false)
 				return
 			}
-			c.lookup = &lookupResult{sid: sid, pin: pin, ok: ok, err: err}
+			back(true)
 			c.wait(phaseIdle)
 			c.serve(c.in)
+			c.dropAdmission() // not taken: the request was not served again as a handshake
 			if !c.closed && c.x == nil && c.unread {
 				c.readRequests()
 			}
@@ -204,7 +219,7 @@ func (c *clientConn) answerUnknownSID(pool *backends.Pool, r request, cause stri
 
 // unpinAsync unpins sid without holding the caller: the loop must not wait on Redis.
 func (p *Proxy) unpinAsync(sid, why string) {
-	if p.cfg().Store.Kind == configs.StoreMemory {
+	if p.pinsInLoop() {
 		p.unpin(sid, why)
 		return
 	}
