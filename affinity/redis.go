@@ -35,6 +35,9 @@ type RedisStore struct {
 	mu      sync.Mutex
 	touched map[string]time.Duration // sids touched since the last flush -> their ttl
 	pending map[string]Pin           // pins made while Redis was unreachable, written when it answers
+	// unpinned are the sids this instance unpinned lately (unix nanos): a lookup whose read raced
+	// with an unpin must not cache the pin it read, or the cache would hold it after Redis dropped it.
+	unpinned map[string]int64
 	// reserved counts handshakes on their way to a pin: while Redis is unreachable they may all land
 	// in pending, so they are held against MaxPending.
 	reserved int
@@ -88,7 +91,7 @@ func NewRedisStore(rdb redis.UniversalClient, opts RedisOptions) *RedisStore {
 	opts.setDefaults()
 	s := &RedisStore{
 		rdb: rdb, prefix: opts.Prefix, opts: opts, log: opts.Logger, cache: newLookupIndex(),
-		touched: map[string]time.Duration{}, pending: map[string]Pin{},
+		touched: map[string]time.Duration{}, pending: map[string]Pin{}, unpinned: map[string]int64{},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opts.OpTimeout)
 	s.dataLost(ctx) // records the dataset's epoch (Redis may well be down now: then at the first flush)

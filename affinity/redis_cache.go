@@ -53,8 +53,32 @@ func (s *RedisStore) Lookup(ctx context.Context, sid string) (Pin, bool, error) 
 	}
 	// LastSeen is when the key's current lifetime began.
 	p.LastSeen = time.Now().Add(ttl.Val() - p.TTL)
-	s.cache.put(newRecord(p))
+	s.cacheLookedUp(p)
 	return p, true, nil
+}
+
+// unpinMemory is how long an unpin keeps lookups of its sid from caching what they read: longer
+// than any lookup's read takes.
+const unpinMemory = 10 * time.Second
+
+// cacheLookedUp caches a pin read from Redis, unless its sid was unpinned lately: the read may have
+// come before the unpin's delete, and the cache would then keep a session Redis no longer has.
+func (s *RedisStore) cacheLookedUp(p Pin) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, gone := s.unpinned[p.SID]; gone {
+		return
+	}
+	s.cache.put(newRecord(p))
+}
+
+// forgetUnpins drops the unpins older than unpinMemory; s.mu is held.
+func (s *RedisStore) forgetUnpins(now int64) {
+	for sid, at := range s.unpinned {
+		if now-at > int64(unpinMemory) {
+			delete(s.unpinned, sid)
+		}
+	}
 }
 
 // LookupNow implements PinTable: a pin cached live answers at once; anything else needs Redis (an

@@ -16,6 +16,7 @@ func (s *RedisStore) flush() {
 	s.mu.Lock()
 	pending, touched := s.pending, s.touched
 	s.pending, s.touched = map[string]Pin{}, map[string]time.Duration{}
+	s.forgetUnpins(time.Now().UnixNano())
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*s.opts.OpTimeout+time.Second)
 	defer cancel()

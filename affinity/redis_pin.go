@@ -36,6 +36,9 @@ func (s *RedisStore) Pin(ctx context.Context, p Pin) (Pin, bool, error) {
 		}
 		return cur, false, nil
 	}
+	s.mu.Lock()
+	delete(s.unpinned, p.SID) // pinned again: lookups may cache it
+	s.mu.Unlock()
 	s.cache.put(newRecord(p))
 	s.indexPin(octx, p)
 	return p, true, nil
@@ -80,6 +83,9 @@ func (s *RedisStore) SetTransport(ctx context.Context, sid, transport string) er
 
 // Unpin implements PinTable.
 func (s *RedisStore) Unpin(ctx context.Context, sid string) (bool, error) {
+	s.mu.Lock()
+	s.unpinned[sid] = time.Now().UnixNano()
+	s.mu.Unlock()
 	p, found, wasPending := s.forget(sid)
 	octx, cancel := s.opCtx(ctx)
 	defer cancel()
@@ -132,6 +138,7 @@ func (s *RedisStore) pinLocally(p Pin, cause error) (Pin, bool, error) {
 		return Pin{}, false, fmt.Errorf("affinity: redis unreachable and write-behind full: %w", cause)
 	}
 	s.pending[p.SID] = p
+	delete(s.unpinned, p.SID)
 	s.cache.put(newRecord(p))
 	s.log.Warn("redis unreachable: session pinned on this instance only until redis answers", "sid", p.SID, "err", cause)
 	return p, true, nil

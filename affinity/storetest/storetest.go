@@ -34,6 +34,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"invalid pins are refused", testInvalid},
 		{"lookup without waiting agrees with lookup", testLookupNow},
 		{"unpin", testUnpin},
+		{"lookups racing unpins keep nothing", testLookupRacingUnpin},
 		{"expiry without traffic", testExpiry},
 		{"touch keeps a pin alive", testTouch},
 		{"set transport", testSetTransport},
@@ -138,6 +139,49 @@ func testUnpin(t *testing.T, s affinity.Store) {
 		t.Fatalf("second Unpin = %v, %v", ok, err)
 	}
 	mustPin(t, s, pin("sid-1", "chat", "node2")) // a removed sid can be pinned again
+}
+
+// testLookupRacingUnpin: lookups of a sid while it is unpinned (a poll crossing the session's end)
+// may find it or not, but once the unpin returned no lookup finds it: nothing read before the unpin
+// is kept.
+func testLookupRacingUnpin(t *testing.T, s affinity.Store) {
+	const n = 100
+	for i := range n {
+		mustPin(t, s, pin(fmt.Sprintf("racing-%d", i), "chat", "node1"))
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		sid := fmt.Sprintf("racing-%d", i)
+		unpinned := make(chan struct{})
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			defer close(unpinned)
+			if _, err := s.Unpin(ctx, sid); err != nil {
+				t.Error(err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-unpinned:
+					return
+				default:
+				}
+				if _, _, err := s.Lookup(ctx, sid); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		if p, ok := lookup(t, s, fmt.Sprintf("racing-%d", i)); ok {
+			t.Fatalf("racing-%d found after its unpin returned: %+v", i, p)
+		}
+	}
 }
 
 func testExpiry(t *testing.T, s affinity.Store) {
