@@ -83,7 +83,7 @@ func (x *loopExchange) begin(req *httpwire.Request, body []byte, bodyLeft int64)
 	s, c := x.s, x.c
 	loopExchanges.Add(1)
 	x.get = string(req.Method) == "GET"
-	head := s.appendNodeRequest(s.out[:0], req, c)
+	head := s.appendNodeRequest(s.out[:0], req, c, x.upgrading())
 	x.req = make([]byte, len(head)+len(body))
 	copy(x.req[copy(x.req, head):], body)
 	s.out = head[:0]
@@ -123,17 +123,23 @@ func (x *loopExchange) use(nc *nodeConn) {
 
 // appendNodeRequest writes the request head the node gets: hop-by-hop headers (and those the
 // client's Connection names) left out, X-Forwarded-For extended, X-Forwarded-Proto and -Host set,
-// as cleanRequest and addForwarded do on the fasthttp path.
-func (s *shard) appendNodeRequest(dst []byte, req *httpwire.Request, c *clientConn) []byte {
+// as cleanRequest and addForwarded do on the fasthttp path. An upgrade gets its Connection and
+// Upgrade back, and loses Sec-WebSocket-Extensions (compressed frames would hide the Engine.IO
+// packets watched) and Content-Length, as writeUpgradeRequest does.
+func (s *shard) appendNodeRequest(dst []byte, req *httpwire.Request, c *clientConn, upgrade bool) []byte {
 	dst = append(dst, req.Method...)
 	dst = append(dst, ' ')
 	dst = append(dst, req.Target...)
 	dst = append(dst, " HTTP/1.1\r\n"...)
+	if upgrade {
+		dst = append(dst, "Connection: Upgrade\r\nUpgrade: websocket\r\n"...)
+	}
 	var xff []byte
 	for i := range req.Len() {
 		f := req.Field(i)
 		switch {
 		case req.IsHopByHop(f.Name), equalFoldString(f.Name, "X-Forwarded-Proto"), equalFoldString(f.Name, "X-Forwarded-Host"):
+		case upgrade && (equalFoldString(f.Name, "Sec-WebSocket-Extensions") || equalFoldString(f.Name, "Content-Length")):
 		case equalFoldString(f.Name, "X-Forwarded-For"):
 			if xff == nil {
 				xff = f.Value
@@ -268,9 +274,12 @@ func (x *loopExchange) readAnswer() {
 			return
 		}
 		x.req, x.keepReq = nil, false // an answer began: never sent twice
-		if !x.answered {
+		switch {
+		case x.switchedTo():
+			x.readFirstFrame(buf[:n])
+		case !x.answered:
 			x.readHead(buf[:n])
-		} else {
+		default:
 			x.relayBody(buf[:n], nil)
 		}
 		if x.done || n < len(buf) && !x.nc.peerClosed {
@@ -314,6 +323,10 @@ func (x *loopExchange) readHead(b []byte) {
 			x.readHead(rest)
 		}
 		return
+	case resp.Status == fasthttp.StatusSwitchingProtocols && x.upgrading():
+		x.node.ObserveSuccess()
+		x.switched(data[:n], data[n:])
+		return
 	case resp.Status == fasthttp.StatusSwitchingProtocols:
 		x.nodeFailed(notHTTP(errors.New("101 to a request that asked no upgrade")))
 		return
@@ -323,7 +336,7 @@ func (x *loopExchange) readHead(b []byte) {
 	head := s.appendClientAnswer(s.out[:0], resp, x.c.closeAfter)
 	s.out = head[:0]
 	x.head = nil
-	if h := x.hs; h != nil && x.status == fasthttp.StatusOK {
+	if h := x.hs; h != nil && h.ws == nil && x.status == fasthttp.StatusOK {
 		h.holdAnswer(resp, head)
 		head = nil
 	}
@@ -345,8 +358,8 @@ func (x *loopExchange) startAnswer(resp *httpwire.Response) {
 	case httpwire.FramingClose:
 		x.c.closeAfter = true // the client's answer also ends with the connection
 	}
-	if x.s.p.draining.Load() {
-		x.c.closeAfter = true
+	if x.s.p.draining.Load() || x.upgrading() {
+		x.c.closeAfter = true // a refused upgrade's connection ends with the answer, as passRefusal's
 	}
 	switch {
 	case x.status == fasthttp.StatusBadRequest:
@@ -609,7 +622,10 @@ func (x *loopExchange) sessionRules() {
 
 func (x *loopExchange) observeMetrics() {
 	kind := metrics.KindSession
-	if x.hs != nil {
+	switch {
+	case x.upgrading():
+		kind = metrics.KindUpgrade
+	case x.hs != nil:
 		kind = metrics.KindHandshake
 	}
 	x.s.p.metrics.Pool(x.pool.Name).Observe(kind, x.status, float64(x.s.loop.Now()-x.start)/1e9)

@@ -20,12 +20,7 @@ func (c *clientConn) handOff(data []byte) {
 	s := c.s
 	buffered := append([]byte(nil), data...)
 	s.loop.Forget(c.fd)
-	s.clients.remove(c)
-	c.closed = true
-	c.deadline = 0
-	s.loop.Stop(c.timer)
-	c.timer, c.in, c.out = nil, nil, nil
-	s.f.conns.Add(-1)
+	c.detach()
 	file := os.NewFile(uintptr(c.fd), "client")
 	conn, err := net.FileConn(file) // a duplicate, in Go's netpoller
 	file.Close()
@@ -35,6 +30,18 @@ func (c *clientConn) handOff(data []byte) {
 	}
 	lc := &loopConn{Conn: conn, buffered: buffered, release: c.release, f: s.f}
 	go func() { _ = s.p.server.ServeConn(lc) }()
+}
+
+// detach takes the connection out of the loop front, socket open and still counted per client (its
+// release goes with it): it is handed on.
+func (c *clientConn) detach() {
+	s := c.s
+	s.clients.remove(c)
+	c.closed = true
+	c.deadline = 0
+	s.loop.Stop(c.timer)
+	c.timer, c.in, c.out = nil, nil, nil
+	s.f.conns.Add(-1)
 }
 
 // loopConn is a client connection the loop handed to fasthttp: it reads the bytes the loop had

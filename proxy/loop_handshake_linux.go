@@ -22,9 +22,10 @@ import (
 // replaced by another once.
 type loopHandshake struct {
 	r         request
-	retried   bool   // a second node was picked
-	hold      []byte // the answer so far, head included, until the pin is written
-	payload   []byte // the start of the body's payload (≤ sniffLimit), for the open packet
+	ws        *wsOpen // a WebSocket-first session: its first frame is read instead (loop_websocket)
+	retried   bool    // a second node was picked
+	hold      []byte  // the answer so far, head included, until the pin is written
+	payload   []byte  // the start of the body's payload (≤ sniffLimit), for the open packet
 	encoding  string
 	cookie    string // the io cookie, the fallback for the sid
 	released  bool   // the answer goes on as it comes
@@ -61,10 +62,17 @@ func poolLoopable(pool *backends.Pool) bool {
 	return true
 }
 
-// servesHandshake reports whether the loop opens this request's session itself.
-func (c *clientConn) servesHandshake(req *httpwire.Request, pool *backends.Pool, r request, bodyLen int64) bool {
-	return r.kind == kindHandshake && r.transport == "polling" && !r.upgrade && bodyLen == 0 &&
-		string(req.Method) == "GET" && poolLoopable(pool)
+// servesHandshake reports whether the loop opens this request's session itself: a polling
+// handshake, or a WebSocket-first one (with nothing sent behind it: the client's frames wait for
+// the 101) when established tunnels go to the event loops.
+func (c *clientConn) servesHandshake(req *httpwire.Request, pool *backends.Pool, r request, bodyLen int64, behind bool) bool {
+	if r.kind != kindHandshake || bodyLen != 0 || string(req.Method) != "GET" || !poolLoopable(pool) {
+		return false
+	}
+	if r.upgrade {
+		return r.transport == "websocket" && !behind && c.s.p.relay.Loops()
+	}
+	return r.transport == "polling"
 }
 
 // serveHandshake admits a new polling session and sends its handshake to a picked node; the answer
@@ -99,6 +107,9 @@ func (c *clientConn) serveHandshake(data []byte, head int, pool *backends.Pool, 
 	c.closeAfter = !s.req.KeepAlive()
 	x := s.newExchange(c, pool, node, ep, affinity.Pin{TTL: p.cfg().Timeouts.Handshake.D()}, r)
 	x.hs = &loopHandshake{r: r}
+	if r.upgrade {
+		x.hs.ws = &wsOpen{}
+	}
 	x.begin(&s.req, nil, 0)
 	return head, true
 }
@@ -195,7 +206,7 @@ func (x *loopExchange) releaseHandshake() bool {
 	case !found:
 		p.log.Debug("handshake answer without a sid", "pool", x.pool.Name, "node", x.node.Name)
 	case !p.pinsInLoop():
-		x.pinAway(info)
+		x.pinAway(info, affinity.TransportPolling, x.pinnedAway)
 		return true // held until the pin is written
 	default:
 		if err := p.pin(x.pool, x.node, info, h.r, x.c.addr.String(), affinity.TransportPolling); err != nil {
@@ -219,33 +230,37 @@ func (x *loopExchange) refusePin(info engineio.OpenInfo, err error) {
 	x.answerOwn(newCanned(status, text))
 }
 
-// pinAway writes the pin where waiting is allowed (Redis); the node is not read meanwhile, and the
-// held answer goes on (or the refusal) once the pin is written.
-func (x *loopExchange) pinAway(info engineio.OpenInfo) {
+// pinAway writes the pin where waiting is allowed (Redis); the node is not read meanwhile, and then
+// runs (or the refusal is answered) in the loop once the pin is written.
+func (x *loopExchange) pinAway(info engineio.OpenInfo, transport string, then func()) {
 	h := x.hs
 	h.pinning = true
 	p, client := x.s.p, x.c.addr.String()
 	go func() {
-		err := p.pin(x.pool, x.node, info, h.r, client, affinity.TransportPolling)
+		err := p.pin(x.pool, x.node, info, h.r, client, transport)
 		x.s.loop.Locked(func() {
 			h.pinning = false
-			if x.done {
-				return // the client went away meanwhile
-			}
-			if err != nil {
+			switch {
+			case x.done: // the client went away meanwhile
+			case err != nil:
 				x.refusePin(info, err)
-				return
+			default:
+				then()
 			}
-			if !x.sendHeld() {
-				return
-			}
-			if h.sawEnd {
-				x.finish(true)
-				return
-			}
-			x.clientDrained() // the node was not read while the pin was written
 		})
 	}()
+}
+
+// pinnedAway sends a polling handshake's held answer on once its pin is written.
+func (x *loopExchange) pinnedAway() {
+	if !x.sendHeld() {
+		return
+	}
+	if x.hs.sawEnd {
+		x.finish(true)
+		return
+	}
+	x.clientDrained() // the node was not read while the pin was written
 }
 
 // retryHandshake sends the handshake to another node after the first refused the connection (it never

@@ -62,10 +62,11 @@ func sockaddr(ep backends.Endpoint) unix.Sockaddr {
 	return &unix.SockaddrInet6{Port: int(ep.Addr.Port()), Addr: a.As16()}
 }
 
-// takeConn gives x a connection to its node: the idle one used last, or a new one.
+// takeConn gives x a connection to its node: the idle one used last, or a new one. An upgrade gets
+// a new one: the connection becomes its tunnel's, as the node's first request.
 func (s *shard) takeConn(x *loopExchange) (*nodeConn, error) {
 	np := s.poolFor(x.node, x.ep)
-	for len(np.idle) > 0 {
+	for len(np.idle) > 0 && !x.upgrading() {
 		nc := np.idle[len(np.idle)-1]
 		np.idle[len(np.idle)-1] = nil
 		np.idle = np.idle[:len(np.idle)-1]
@@ -229,14 +230,22 @@ func (s *shard) dropIdle(np *nodePool) {
 
 // closeNodeConn closes nc (the node sees the connection close).
 func (s *shard) closeNodeConn(nc *nodeConn) {
+	if s.detachNodeConn(nc) {
+		s.loop.Remove(nc.fd)
+	}
+}
+
+// detachNodeConn takes nc out of its pool, socket open (a tunnel takes it); false when it was not
+// in it any more.
+func (s *shard) detachNodeConn(nc *nodeConn) bool {
 	if _, open := nc.pool.open[nc]; !open {
-		return
+		return false
 	}
 	delete(nc.pool.open, nc)
 	s.loop.Stop(nc.dialTimer)
 	nc.dialTimer = nil
-	s.loop.Remove(nc.fd)
 	nc.pool.ep.Conns.Add(-1)
+	return true
 }
 
 // cutNode closes every connection of this loop to node: requests held on it are answered "Session

@@ -69,7 +69,7 @@ func (c *clientConn) serveOne(data []byte) (used int, more bool) {
 	case r.kind == kindBadSID && !r.upgrade:
 		c.answerUnknownSID(pool, r, metrics.CauseBadSID, closing)
 		return consumed(n, bodyLen, whole), true
-	case c.servesHandshake(req, pool, r, bodyLen):
+	case c.servesHandshake(req, pool, r, bodyLen, len(data) > n):
 		return c.serveHandshake(data, n, pool, r)
 	case r.kind != kindSession || r.upgrade || !isGetOrPost(req.Method):
 		c.handOff(data)

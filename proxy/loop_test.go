@@ -153,29 +153,9 @@ func TestHeldPollsCostNoGoroutine(t *testing.T) {
 // TestFrozenNodeCutsManyHeldPolls: a node that stops answering (a frozen process) is taken down by
 // its checks, and every poll held on it ends at once with "Session ID unknown".
 func TestFrozenNodeCutsManyHeldPolls(t *testing.T) {
-	frozen := listen(t)
-	var mu sync.Mutex
-	var held []net.Conn
-	go func() {
-		for {
-			c, err := frozen.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	})
+	frozen := serveEach(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) }) // reads, never answers
 	live := startStoppableNode(t, "node2")
-	_, base, store := startManagedProxy(t, []string{"http://" + frozen.Addr().String(), live.url}, func(c *configs.Config) {
+	_, base, store := startManagedProxy(t, []string{frozen, live.url}, func(c *configs.Config) {
 		loopConfig(c)
 		c.Pools[0].Health.Interval = configs.Duration(300 * time.Millisecond)
 		c.Pools[0].Health.Timeout = configs.Duration(200 * time.Millisecond)
@@ -210,21 +190,7 @@ func TestFrozenNodeCutsManyHeldPolls(t *testing.T) {
 func TestShutdownAnswersHeldPolls(t *testing.T) {
 	// The node pings every session 3 s after its handshake: the polls are held when the shutdown begins.
 	node := startChatNode(t, chatnode.NodeConfig{Name: "node1", PingInterval: 3 * time.Second, PingTimeout: 5 * time.Second})
-	cfg, err := configs.QuickStart("127.0.0.1:0", []string{node}, "/socket.io/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	loopConfig(cfg)
-	cfg.Timeouts.ShutdownDelay = 0
-	store, _ := affinity.NewMemoryStore(affinity.MemoryOptions{})
-	defer store.Close()
-	p, err := proxy.New(cfg, store, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := listen(t)
-	go p.Serve(ln)
-	base := "http://" + ln.Addr().String()
+	p, base := startProxyToShutDown(t, node)
 	const n = 1000
 	clients := holdPolls(t, base, openSessions(t, base, n))
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -243,6 +209,59 @@ func TestShutdownAnswersHeldPolls(t *testing.T) {
 			t.Fatalf("held poll %d: after the answer, %v, want the connection closed", i, err)
 		}
 	}
+}
+
+// serveEach is a tiny misbehaving node: handle serves each connection accepted on a new listener
+// (closed when handle returns, or when the test ends). It returns the listener's URL.
+func serveEach(t *testing.T, handle func(net.Conn)) string {
+	t.Helper()
+	ln := listen(t)
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// startProxyToShutDown runs a loop-front proxy in front of node, for a test that shuts it down
+// itself (at once: no shutdown delay).
+func startProxyToShutDown(t *testing.T, node string) (*proxy.Proxy, string) {
+	t.Helper()
+	cfg, err := configs.QuickStart("127.0.0.1:0", []string{node}, "/socket.io/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	loopConfig(cfg)
+	cfg.Timeouts.ShutdownDelay = 0
+	store, _ := affinity.NewMemoryStore(affinity.MemoryOptions{})
+	t.Cleanup(func() { store.Close() })
+	p, err := proxy.New(cfg, store, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := listen(t)
+	go p.Serve(ln)
+	return p, "http://" + ln.Addr().String()
 }
 
 // TestMixedSessionsOnOneConnection: a browser sends requests of several sessions on one kept-alive
@@ -460,26 +479,15 @@ func TestHeldHandshakeIsBounded(t *testing.T) {
 		fmt.Fprintf(&body, "1;%s\r\n%c\r\n", ext, open[i])
 	}
 	body.WriteString("0\r\n\r\n")
-	ln := listen(t)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				var req fasthttp.Request
-				if req.Read(br) != nil {
-					return
-				}
-				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n")
-				_, _ = c.Write(body.Bytes())
-			}()
+	node := serveEach(t, func(c net.Conn) {
+		var req fasthttp.Request
+		if req.Read(bufio.NewReader(c)) != nil {
+			return
 		}
-	}()
-	p := startProxy(t, []string{"http://" + ln.Addr().String()}, nil)
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n")
+		_, _ = c.Write(body.Bytes())
+	})
+	p := startProxy(t, []string{node}, nil)
 	c := dialRaw(t, p.base)
 	c.send(t, "GET", "/socket.io/?EIO=4&transport=polling", "")
 	status, got, _, err := c.answer(5 * time.Second)

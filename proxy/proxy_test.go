@@ -94,18 +94,27 @@ func serveProxy(t testing.TB, cfg *configs.Config, store affinity.Store) string 
 // startProxyWithStore is startProxy with the pin table in memory or in the test Redis.
 func startProxyWithStore(t testing.TB, nodeURLs []string, kind string, tweak func(*configs.Config)) string {
 	t.Helper()
+	base, _ := startProxyOnStore(t, nodeURLs, kind, tweak)
+	return base
+}
+
+// startProxyOnStore is startProxyWithStore, returning the pin table too.
+func startProxyOnStore(t testing.TB, nodeURLs []string, kind string, tweak func(*configs.Config)) (string, affinity.Store) {
+	t.Helper()
 	if kind == "memory" {
-		return startProxy(t, nodeURLs, tweak).base
+		p := startProxy(t, nodeURLs, tweak)
+		return p.base, p.store
 	}
 	cfg, err := configs.QuickStart("127.0.0.1:0", nodeURLs, "/socket.io/")
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.Store.Kind = configs.StoreRedis // what the proxy reads to know its pins need I/O
 	tweak(cfg)
 	rdb := redis.NewClient(&redis.Options{Addr: testredis.Addr(t), MaxRetries: -1, ContextTimeoutEnabled: true, PoolSize: 64})
 	t.Cleanup(func() { rdb.Close() })
 	store := affinity.NewRedisStore(rdb, affinity.RedisOptions{Prefix: fmt.Sprintf("proxybench:%d:", time.Now().UnixNano()), OpTimeout: time.Second})
-	return serveProxy(t, cfg, store)
+	return serveProxy(t, cfg, store), store
 }
 
 func threeNodes(t *testing.T, cfg chatnode.NodeConfig) []string {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"sync"
+
+	"github.com/sidpin/sidpin/engineio"
 )
 
 // WebSocket opcodes the watcher cares about.
@@ -126,4 +128,54 @@ func payloadLen(hdr []byte) uint64 {
 		return binary.BigEndian.Uint64(hdr[2:])
 	}
 	return uint64(hdr[1] & 0x7f)
+}
+
+// OpenFrame is what FirstFrame found at the start of a WebSocket-first session's stream.
+type OpenFrame struct {
+	Info   engineio.OpenInfo
+	IsOpen bool // the frame is an Engine.IO open packet: Info holds it
+}
+
+// FirstFrame looks at b, the start of a node's stream after its 101 to a WebSocket-first upgrade, as
+// watchOpen does: a frame whose payload is at most maxInspect bytes is read whole and its open packet
+// parsed; a larger one is passed on unread. done is false while b holds too little to tell. A frame
+// over maxFrame is an error (the tunnel is refused, as on the goroutine path).
+func FirstFrame(b []byte, maxFrame int) (f OpenFrame, done bool, err error) {
+	if len(b) < 2 {
+		return f, false, nil
+	}
+	hdr := headerLen(b[1])
+	masked := b[1]&0x80 != 0
+	if masked {
+		hdr += 4
+	}
+	if len(b) < hdr {
+		return f, false, nil
+	}
+	length := payloadLen(b[:headerLen(b[1])])
+	switch {
+	case length > uint64(maxFrame):
+		return f, true, errFrameTooLarge
+	case length > maxInspect:
+		return f, true, nil
+	case uint64(len(b)-hdr) < length:
+		return f, false, nil
+	}
+	fin, rsv1, opcode := b[0]&0x80 != 0, b[0]&0x40 != 0, b[0]&0x0f
+	if opcode != opText || !fin || rsv1 || length < 2 {
+		return f, true, nil
+	}
+	var plain [maxInspect]byte
+	var mask []byte
+	if masked {
+		mask = b[hdr-4 : hdr]
+	}
+	payload := unmask(plain[:length], b[hdr:hdr+int(length)], mask)
+	if payload[0] != '0' {
+		return f, true, nil
+	}
+	if info, perr := engineio.ParseOpen(payload[1:]); perr == nil {
+		f.Info, f.IsOpen = info, true
+	}
+	return f, true, nil
 }

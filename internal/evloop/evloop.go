@@ -171,6 +171,17 @@ func (l *Loop) Modify(fd int, events uint32) error {
 	return unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
 }
 
+// Rebind gives fd, registered already, to another handler with new events; the lock must be held.
+// The kernel reports the descriptor's readiness anew (also with Edge): the new handler learns of
+// bytes that arrived while the old one was not reading.
+func (l *Loop) Rebind(fd int, h Handler, events uint32) error {
+	if err := l.Modify(fd, events); err != nil {
+		return err
+	}
+	l.handlers[fd] = h
+	return nil
+}
+
 // Remove forgets fd and closes it; the lock must be held. The descriptor must be the only one of its
 // socket: a closed socket then leaves epoll by itself, and no EPOLL_CTL_DEL is spent.
 func (l *Loop) Remove(fd int) {

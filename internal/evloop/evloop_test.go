@@ -76,6 +76,42 @@ func TestEventsReachTheirHandler(t *testing.T) {
 	}
 }
 
+// ignorer takes events and reads nothing, as a handler does while its descriptor waits.
+type ignorer struct{ events chan struct{} }
+
+func (i *ignorer) Event(uint32) { i.events <- struct{}{} }
+
+// TestRebindReportsBytesAlreadyThere: bytes that came while the first handler did not read them
+// (their edge spent) reach the handler the descriptor is rebound to, without new bytes.
+func TestRebindReportsBytesAlreadyThere(t *testing.T) {
+	l := startLoop(t)
+	a, b := socketPair(t)
+	defer unix.Close(b)
+	first := &ignorer{events: make(chan struct{}, 16)}
+	l.Locked(func() {
+		if err := l.Add(a, first, In|RdHup|Edge); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if _, errno := Write(b, []byte("early")); errno != 0 {
+		t.Fatal(errno)
+	}
+	select {
+	case <-first.events: // the edge went to the first handler, which left the bytes unread
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event for the first handler")
+	}
+	r := &recorder{l: l, fd: a, got: make(chan string, 16)}
+	l.Locked(func() {
+		if err := l.Rebind(a, r, In|RdHup|Edge); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if got := wait(t, r.got); got != "early" {
+		t.Fatalf("got %q, want the bytes that came before the rebind", got)
+	}
+}
+
 func wait(t *testing.T, c chan string) string {
 	t.Helper()
 	select {
