@@ -30,6 +30,7 @@ WS_N=${WS_N:-4000}          # echo round trips per WebSocket
 IDLE_N=${IDLE_N:-3000}      # idle WebSockets held
 SOURCES=${SOURCES:-200}     # loopback source addresses the load comes from (sidpin's per-client limits see many clients)
 IDLE_HOLD=${IDLE_HOLD:-30}  # seconds they are held (> 25 s, so one server ping crosses each of them)
+IDLE_ROUNDS=${IDLE_ROUNDS:-2} # idle phases per target, in alternating target order; CPU is their mean
 HELD_N=${HELD_N:-3000}      # polling GETs held by the node at once (each costs a proxy 2 descriptors)
 HELD_HOLD=${HELD_HOLD:-12}  # seconds they are held (open + hold + release must stay below the node's pingInterval)
 HS_C=${HS_C:-50}            # handshake phase: new clients at a time
@@ -50,7 +51,7 @@ BIN_DIR=${BIN_DIR:-$ROOT/bin}  # where bin/sidpin and bin/chatnode are (BUILD=1 
 BENCH_INSTALL=${BENCH_INSTALL:-0}  # 1: apt-get install haproxy/nginx when missing (root only)
 
 CMDLINE="$(printf '%q ' "$0" "$@")"
-ENVLINE="TARGETS=\"$TARGETS\" POLL_C=$POLL_C POLL_N=$POLL_N WS_C=$WS_C WS_N=$WS_N IDLE_N=$IDLE_N IDLE_HOLD=$IDLE_HOLD HELD_N=$HELD_N HELD_HOLD=$HELD_HOLD HS_C=$HS_C HS_N=$HS_N SC_N=$SC_N SYSCALLS=$SYSCALLS ROUNDS=$ROUNDS SIZE=$SIZE OTHER_MAX=$OTHER_MAX RETRIES=$RETRIES"
+ENVLINE="TARGETS=\"$TARGETS\" POLL_C=$POLL_C POLL_N=$POLL_N WS_C=$WS_C WS_N=$WS_N IDLE_N=$IDLE_N IDLE_HOLD=$IDLE_HOLD IDLE_ROUNDS=$IDLE_ROUNDS HELD_N=$HELD_N HELD_HOLD=$HELD_HOLD HS_C=$HS_C HS_N=$HS_N SC_N=$SC_N SYSCALLS=$SYSCALLS ROUNDS=$ROUNDS SIZE=$SIZE OTHER_MAX=$OTHER_MAX RETRIES=$RETRIES"
 
 log() { printf '%s bench: %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -281,13 +282,14 @@ warm_up() {
     || die "$t: ws warm-up failed"
 }
 
-# Idle WebSockets, on a fresh (warmed-up) proxy: RSS before, and while they are held.
+# Idle WebSockets, on a fresh (warmed-up) proxy: RSS before, and while they are held. Round 2 and later
+# (IDLE_ROUNDS) count CPU only: the proxy is no longer fresh, its RSS would show memory it kept.
 idle_phase() {
-  local t=$1 pids out lgpid i r0 r1 r2 c0 c1 line
+  local t=$1 round=${2:-1} pids out lgpid i r0 r1 r2 c0 c1 line
   read -ra pids <<<"${PPIDS[$t]}"
   sleep 1
   r0=$(rss_kib "${pids[@]}"); c0=$(cpu_ticks "${pids[@]}")
-  out=$TMP/idle-$t.out
+  out=$TMP/idle-$t-$round.out
   "$LG" -mode idle -sources "$SOURCES" -addr "${ADDR[$t]}" ${LGTLS[$t]:-} -c "$IDLE_N" -hold "${IDLE_HOLD}s" -max-duration 120s >"$out" 2>"$out.err" &
   lgpid=$!
   for i in $(seq 1200); do grep -q '^READY' "$out" && break; kill -0 "$lgpid" 2>/dev/null || break; sleep 0.1; done
@@ -299,12 +301,17 @@ idle_phase() {
   wait "$lgpid" || die "$t: idle phase failed: $(cat "$out.err")"
   c1=$(cpu_ticks "${pids[@]}")
   line=$(grep '^RESULT' "$out"); RAW+=("$t $line")
+  R[$t.idle_cpu.$round]=$(calc '%.2f' "($c1 - $c0) / $CLK_TCK")
+  if (( round > 1 )); then
+    log "$t: idle round $round: ${R[$t.idle_cpu.$round]} s of CPU"
+    sleep 2
+    return
+  fi
   R[$t.idle_opened]=$(kv opened "$line"); R[$t.idle_alive]=$(kv alive_at_end "$line")
   R[$t.idle_errors]=$(kv errors "$line")
   (( r2 > r1 )) && r1=$r2
   R[$t.rss0]=$r0; R[$t.rss1]=$r1
   R[$t.kib_per_ws]=$(calc '%.1f' "($r1 - $r0) / ${R[$t.idle_opened]}")
-  R[$t.idle_cpu]=$(calc '%.2f' "($c1 - $c0) / $CLK_TCK")
   log "$t: idle ${R[$t.idle_alive]}/$IDLE_N alive, RSS $((r0 / 1024)) → $((r1 / 1024)) MiB = ${R[$t.kib_per_ws]} KiB per WebSocket, ${R[$t.fds]} fds"
   sleep 2   # let the closed idle sockets drain
 }
@@ -515,7 +522,17 @@ pick_syscall_tool
 log "syscalls counted with: $SC_TOOL"
 
 for t in "${RAN[@]}"; do start_target "$t"; warm_up "$t"; done
-for t in "${RAN[@]}"; do [[ $t == direct ]] || idle_phase "$t"; done
+# Idle rounds alternate the order of the targets (a fixed order favours whoever runs later after start).
+for n in $(seq "$IDLE_ROUNDS"); do
+  order=("${RAN[@]}")
+  (( n % 2 == 0 )) && order=($(printf '%s\n' "${RAN[@]}" | tac))
+  for t in "${order[@]}"; do [[ $t == direct ]] || idle_phase "$t" "$n"; done
+done
+for t in "${RAN[@]}"; do
+  [[ $t == direct ]] && continue
+  R[$t.idle_cpu]=$(for n in $(seq "$IDLE_ROUNDS"); do echo "${R[$t.idle_cpu.$n]}"; done | awk '{s += $1} END {printf "%.2f", s / NR}')
+  R[$t.idle_cpu_rounds]=$(for n in $(seq "$IDLE_ROUNDS"); do echo -n "${R[$t.idle_cpu.$n]} "; done)
+done
 for t in "${RAN[@]}"; do [[ $t == direct ]] || held_phase "$t"; done
 for n in $(seq "$ROUNDS"); do
   k=${#RAN[@]}
@@ -569,6 +586,7 @@ c_wscpu() { cell_cost "$1" ws_cpu; }
 c_hscpu() { cell_cost "$1" hs_cpu; }
 c_sc() { cell_cost "$1" sc_all; }
 c_idle() { cell_cost "$1" kib_per_ws; }
+c_idlecpu() { cell_cost "$1" idle_cpu; }
 c_held() { cell_cost "$1" held_kib; }
 c_heldgr() { [[ -n ${R[$1.held_gr]:-} ]] && echo "${R[$1.held_gr0]} → ${R[$1.held_gr]}" || echo "–"; }
 c_heldfds() { [[ $1 != direct && -n ${R[$1.held_fds]:-} ]] && echo "${R[$1.held_fds]}" || echo "–"; }
@@ -614,7 +632,7 @@ mkdir -p "$(dirname "$OUT")"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|"
   for t in "${RAN[@]}"; do
     [[ $t == direct ]] && continue
-    echo "| $t | $(val $t.poll_cpu) | $(val $t.ws_cpu) | $(val $t.kib_per_ws) | $(( ${R[$t.rss0]} / 1024 )) → $(( ${R[$t.rss1]} / 1024 )) MiB | $(val $t.idle_alive)/$IDLE_N | $(val $t.fds) | $(val $t.idle_cpu) |"
+    echo "| $t | $(val $t.poll_cpu) | $(val $t.ws_cpu) | $(val $t.kib_per_ws) | $(( ${R[$t.rss0]} / 1024 )) → $(( ${R[$t.rss1]} / 1024 )) MiB | $(val $t.idle_alive)/$IDLE_N | $(val $t.fds) | $(val $t.idle_cpu) (${R[$t.idle_cpu_rounds]% }) |"
   done
   echo "| *target for sidpin* | *≤ 0.3* | *≤ 0.15* | *≤ 6* | | | | |"
   echo
@@ -665,6 +683,7 @@ mkdir -p "$(dirname "$OUT")"
   summary_row "proxy CPU s per 10k WebSocket echoes" c_wscpu
   summary_row "proxy CPU s per 1000 handshakes" c_hscpu
   [[ $SC_TOOL == none ]] || summary_row "proxy syscalls per polling request" c_sc
+  summary_row "proxy CPU s, idle phase ($IDLE_N WebSocket opens, ${IDLE_HOLD} s held; mean of $IDLE_ROUNDS)" c_idlecpu
   summary_row "proxy RSS per idle WebSocket, KiB" c_idle
   summary_row "proxy RSS per held poll, KiB" c_held
   summary_row "proxy goroutines, before → $HELD_N held polls" c_heldgr
