@@ -99,7 +99,26 @@ type Pool struct {
 	// until they end) or close (their pins are purged and their WebSockets closed at once).
 	OnNodeRemoved string `yaml:"on_node_removed"`
 	Nodes         []Node `yaml:"nodes"`
+	// Discovery takes the nodes from DNS instead of Nodes (one or the other).
+	Discovery Discovery `yaml:"discovery"`
 }
+
+// Discovery takes a pool's nodes from DNS: the A/AAAA records of Name with Port (a Kubernetes
+// headless Service), or the SRV records of SRV (each target's addresses, with the record's port).
+// The name is resolved again every Interval, or the records' TTL when it is longer. A resolution that
+// fails, or finds no record, keeps the nodes found before: DNS never empties a pool.
+type Discovery struct {
+	Name     string   `yaml:"name"`
+	Port     int      `yaml:"port"`
+	SRV      string   `yaml:"srv"`
+	Scheme   string   `yaml:"scheme"`   // http (default) or https: how the nodes are spoken to
+	Resolver string   `yaml:"resolver"` // the DNS server, ip:port; default the first nameserver of /etc/resolv.conf
+	Interval Duration `yaml:"interval"`
+	Timeout  Duration `yaml:"timeout"` // one resolution, every name searched included
+}
+
+// Enabled reports whether the pool's nodes come from DNS.
+func (d Discovery) Enabled() bool { return d.Name != "" || d.SRV != "" }
 
 // What a reload does with the sessions of a removed node.
 const (

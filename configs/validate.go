@@ -3,12 +3,14 @@ package configs
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // validator checks a decoded config and records every problem with its field path and line.
@@ -220,8 +222,61 @@ func (v *validator) pool(path string, p *Pool) {
 		v.add(path+".on_node_removed", "%q is not a choice (use %s or %s)", p.OnNodeRemoved, RemovedDrain, RemovedClose)
 	}
 	v.health(path+".health", p.Health)
-	v.nodes(path+".nodes", p.Nodes)
+	if p.Discovery.Enabled() {
+		v.discovery(path, p)
+	} else {
+		v.nodes(path+".nodes", p.Nodes)
+	}
 	v.upstreamTLS(path, p)
+}
+
+// discovery checks a pool whose nodes come from DNS.
+func (v *validator) discovery(path string, p *Pool) {
+	d, dp := p.Discovery, path+".discovery"
+	if len(p.Nodes) > 0 {
+		v.add(path+".nodes", "must be empty when discovery is set: the nodes come from DNS")
+	}
+	switch {
+	case d.Name != "" && d.SRV != "":
+		v.add(dp, "set name (A/AAAA records, with port) or srv (SRV records), not both")
+	case d.Name != "":
+		v.dnsName(dp+".name", d.Name)
+		if d.Port < 1 || d.Port > 65535 {
+			v.add(dp+".port", "must be the nodes' port, 1-65535, with name; got %d", d.Port)
+		}
+	default:
+		v.dnsName(dp+".srv", d.SRV)
+		if d.Port != 0 {
+			v.add(dp+".port", "must not be set with srv: the SRV records give the port")
+		}
+	}
+	if d.Scheme != "http" && d.Scheme != "https" {
+		v.add(dp+".scheme", "%q is not http or https", d.Scheme)
+	}
+	if d.Resolver != "" {
+		if _, err := netip.ParseAddrPort(d.Resolver); err != nil {
+			v.add(dp+".resolver", "%q is not ip:port (e.g. 10.96.0.10:53)", d.Resolver)
+		}
+	}
+	if d.Interval.D() < time.Second {
+		v.add(dp+".interval", "must be at least 1s, got %s", d.Interval.D())
+	}
+	if d.Timeout.D() <= 0 || d.Timeout.D() > d.Interval.D() {
+		v.add(dp+".timeout", "must be above 0 and at most the interval, got %s", d.Timeout.D())
+	}
+}
+
+// dnsName accepts a DNS name: labels of 1-63 letters, digits, '-' or '_', 253 bytes at most, an
+// optional final dot.
+func (v *validator) dnsName(path, name string) {
+	n := strings.TrimSuffix(name, ".")
+	ok := n != "" && len(n) <= 253
+	for _, label := range strings.Split(n, ".") {
+		ok = ok && label != "" && len(label) <= 63 && strings.Trim(label, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == ""
+	}
+	if !ok {
+		v.add(path, "%q is not a DNS name", name)
+	}
 }
 
 // upstreamTLS checks a pool's TLS options by building the client config the nodes will use.
@@ -229,7 +284,7 @@ func (v *validator) upstreamTLS(path string, p *Pool) {
 	if !p.TLS.Enabled() {
 		return
 	}
-	https := false
+	https := p.Discovery.Enabled() && p.Discovery.Scheme == "https"
 	for _, n := range p.Nodes {
 		https = https || strings.HasPrefix(n.URL, "https://")
 	}

@@ -44,6 +44,7 @@ type Metrics struct {
 	storeErrors  *prometheus.CounterVec
 	storeLatency *prometheus.HistogramVec
 	stateChanges *prometheus.CounterVec
+	discovery    *prometheus.CounterVec
 
 	mu    sync.Mutex                       // serialises additions to pools
 	pools atomic.Pointer[map[string]*Pool] // copied on write: a request reads it without a lock
@@ -71,8 +72,10 @@ func New() *Metrics {
 		Buckets: []float64{.00001, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5}}, []string{"op"})
 	m.stateChanges = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sidpin_node_state_changes_total",
 		Help: "Node state changes, by pool, node and new state."}, []string{"pool", "node", "to"})
+	m.discovery = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sidpin_discovery_resolutions_total",
+		Help: "DNS resolutions of pools that discover their nodes, by pool and result (ok, or failed: the pool kept its nodes)."}, []string{"pool", "result"})
 	m.Registry.MustRegister(m.requests, m.latency, m.handshakes, m.upgrades, m.unknownSID, m.storeErrors,
-		m.storeLatency, m.stateChanges,
+		m.storeLatency, m.stateChanges, m.discovery,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -138,6 +141,15 @@ func (m *Metrics) Upgrade(pool string, succeeded bool) {
 // SessionUnknown counts one "Session ID unknown" answer.
 func (m *Metrics) SessionUnknown(pool, cause string) {
 	m.unknownSID.WithLabelValues(pool, cause).Inc()
+}
+
+// Discovery counts a pool's DNS resolution: failed when err is not nil.
+func (m *Metrics) Discovery(pool string, err error) {
+	result := "ok"
+	if err != nil {
+		result = "failed"
+	}
+	m.discovery.WithLabelValues(pool, result).Inc()
 }
 
 // NodeStateChanged counts a node state change.

@@ -16,6 +16,7 @@ const syncEvery = time.Second
 // Start runs the nodes' health checks and the node sync until ctx ends.
 func (p *Proxy) Start(ctx context.Context) {
 	p.nodes.Start(ctx)
+	p.startDiscovery(ctx)
 	go func() {
 		t := time.NewTicker(syncEvery)
 		defer t.Stop()
@@ -114,8 +115,10 @@ func (p *Proxy) SetDrain(ctx context.Context, pool, node string, draining bool) 
 // and new requests follow the new values. Restart-only fields (configs' reload tags) keep their
 // running value and are reported.
 func (p *Proxy) Reload(cfg *configs.Config) (backends.Changes, error) {
+	p.disc.mu.Lock()
+	defer p.disc.mu.Unlock()
 	old := p.cfg()
-	next := *cfg
+	next := *p.discovered(cfg)
 	configs.KeepRestartFields(old, &next)
 	ch, err := p.nodes.Apply(&next)
 	if err != nil {

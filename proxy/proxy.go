@@ -39,6 +39,7 @@ type Proxy struct {
 	draining atomic.Bool
 	// front serves plain-TCP clients in the event loops (Linux); nil: fasthttp serves them all.
 	front atomic.Pointer[front]
+	disc  discovering // pools whose nodes come from DNS
 }
 
 // Option changes how New builds the proxy.
@@ -61,6 +62,7 @@ func New(cfg *configs.Config, store affinity.Store, log *slog.Logger, opts ...Op
 	p := &Proxy{store: m.InstrumentStore(store, timed), log: log, tls: cfg.TLS.Enabled(), metrics: m,
 		gone: newTombstones(100_000, 5*time.Minute)}
 	p.conf.Store(cfg)
+	p.newDiscovering(cfg)
 	p.limits = clientlimits.New(cfg.Limits, o.shared, log)
 	nodes, err := backends.NewManager(cfg, log, p.nodeChanged)
 	if err != nil {

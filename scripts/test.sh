@@ -26,6 +26,7 @@ ensure_deb() {
 ensure_redis_server() { ensure_deb redis-server "$(command -v redis-server || echo /usr/bin/redis-server)" "the throwaway Redis of the tests"; }
 ensure_chromium() { ensure_deb chromium /usr/bin/chromium "driven by playwright-core in e2e/tests/admin-page.test.js"; }
 ensure_haproxy() { ensure_deb haproxy /usr/sbin/haproxy "run as a child process by e2e/tests/sidpin-faults.test.js, never the service"; }
+ensure_dnsmasq() { ensure_deb dnsmasq-base /usr/sbin/dnsmasq "the DNS server of the discovery tests (internal/testdnsmasq), started on a free loopback port; the binary only, no service"; }
 
 free_port() {
   node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
@@ -105,6 +106,7 @@ echo "throwaway redis-server at $SIDPIN_TEST_REDIS has served $(redis_commands_p
 
 ensure_chromium
 ensure_haproxy
+ensure_dnsmasq
 log "e2e (npm packages from e2e/package-lock.json)"
 (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
 go build -o "$WORK_DIR/bin/" ./cmd/...
