@@ -24,6 +24,8 @@ type Proxy interface {
 	Nodes() *backends.Manager
 	SetDrain(ctx context.Context, pool, node string, draining bool) error
 	Kick(ctx context.Context, sid string) (affinity.Pin, bool, error)
+	Migrate(ctx context.Context, pool, node string, rate float64) (affinity.Migration, error)
+	Migrations(ctx context.Context) ([]affinity.Migration, error)
 	Metrics() *metrics.Metrics
 	Tunnels() int
 	Draining() bool

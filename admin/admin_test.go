@@ -210,3 +210,52 @@ func TestReadyzIgnoresThePinTable(t *testing.T) {
 		t.Fatalf("/readyz with Redis down: %d %q", status, body)
 	}
 }
+
+// TestMigrateThroughTheAPI: POST .../migrate drains the node and ends its sessions at the rate (here
+// faster than the test can watch: the node's two sessions end, the migration shows done in
+// /api/nodes and on every instance's view of the pin store); bad rates and unknown nodes are refused.
+func TestMigrateThroughTheAPI(t *testing.T) {
+	f := startAdmin(t, "")
+	for _, sid := range []string{"m1", "m2"} {
+		if _, _, err := f.store.Pin(context.Background(), affinity.Pin{SID: sid, Pool: "default", Node: "node1",
+			Transport: affinity.TransportWebSocket, EIO: 4, TTL: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		path   string
+		status int
+	}{
+		{"/api/nodes/default/node1/migrate", 400},
+		{"/api/nodes/default/node1/migrate?rate=0", 400},
+		{"/api/nodes/default/node1/migrate?rate=fast", 400},
+		{"/api/nodes/default/node1/migrate?rate=1e9", 400},
+		{"/api/nodes/default/nodeX/migrate?rate=10", 404},
+	} {
+		if status, body := call(t, "POST", f.base+tc.path, ""); status != tc.status {
+			t.Fatalf("POST %s: %d %q, want %d", tc.path, status, body, tc.status)
+		}
+	}
+	status, body := call(t, "POST", f.base+"/api/nodes/default/node1/migrate?rate=1000", "")
+	if status != 202 || !strings.Contains(body, `"total": 2`) || !strings.Contains(body, `"rate": 1000`) {
+		t.Fatalf("migrate: %d %q", status, body)
+	}
+	for end := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, body := call(t, "GET", f.base+"/api/nodes", "")
+		if strings.Contains(body, `"done": true`) && strings.Contains(body, `"ended": 2`) && strings.Contains(body, `"state": "draining"`) {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("the migration did not show done: %s", body)
+		}
+	}
+	if counts, _ := f.store.CountByNode(context.Background(), "default"); counts["node1"] != 0 {
+		t.Fatalf("%d sessions left on the migrated node", counts["node1"])
+	}
+	if status, _ := call(t, "POST", f.base+"/api/nodes/default/node1/undrain", ""); status != 200 {
+		t.Fatalf("undrain: %d", status)
+	}
+	if ms, _ := f.store.Migrations(context.Background()); len(ms) != 0 {
+		t.Fatalf("undrain left the migration recorded: %+v", ms)
+	}
+}

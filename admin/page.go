@@ -120,6 +120,18 @@ func (s *Server) uiDrain(ctx *fasthttp.RequestCtx, pool, node string, draining b
 	}
 }
 
+// uiMigrate is the page's migrate button: start the migration at the form's rate, then back to the page.
+func (s *Server) uiMigrate(ctx *fasthttp.RequestCtx, pool, node string) {
+	rate, ok := migrateRate(ctx)
+	if !ok {
+		writeError(ctx, fasthttp.StatusBadRequest, "rate: sessions per second, a number above 0")
+		return
+	}
+	if _, ok := s.startMigration(ctx, pool, node, rate, "the admin page"); ok {
+		ctx.Redirect("/", fasthttp.StatusSeeOther)
+	}
+}
+
 // uiKick is the page's kick button: end the session, then back to the page.
 func (s *Server) uiKick(ctx *fasthttp.RequestCtx, sid string) {
 	sctx, cancel := s.requestContext(apiTimeout)

@@ -2,14 +2,19 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/sidpin/sidpin/affinity"
 	"github.com/sidpin/sidpin/backends"
+	"github.com/sidpin/sidpin/proxy"
 )
 
 // route dispatches an authorized request. Routes with names in them match the path's segments, each
@@ -25,6 +30,8 @@ func route(s *Server, ctx *fasthttp.RequestCtx, path string, c caller) {
 		s.logout(ctx, c)
 	case post && len(p) == 5 && p[0] == "ui" && p[1] == "nodes" && (p[4] == "drain" || p[4] == "undrain"):
 		s.uiDrain(ctx, p[2], p[3], p[4] == "drain")
+	case post && len(p) == 5 && p[0] == "ui" && p[1] == "nodes" && p[4] == "migrate":
+		s.uiMigrate(ctx, p[2], p[3])
 	case post && len(p) == 4 && p[0] == "ui" && p[1] == "pins" && p[3] == "kick":
 		s.uiKick(ctx, p[2])
 	case path == "/metrics" && get:
@@ -39,6 +46,8 @@ func route(s *Server, ctx *fasthttp.RequestCtx, path string, c caller) {
 		s.kickPin(ctx, p[2])
 	case post && len(p) == 5 && p[0] == "api" && p[1] == "nodes" && (p[4] == "drain" || p[4] == "undrain"):
 		s.drain(ctx, p[2], p[3], p[4] == "drain")
+	case post && len(p) == 5 && p[0] == "api" && p[1] == "nodes" && p[4] == "migrate":
+		s.migrate(ctx, p[2], p[3])
 	default:
 		writeError(ctx, fasthttp.StatusNotFound, "no such route: "+method+" "+path)
 	}
@@ -71,6 +80,27 @@ type nodeView struct {
 	LastError    string     `json:"last_error"`
 	Changed      *time.Time `json:"changed"` // last flip between up and down; null: never
 	StateChanges int64      `json:"state_changes"`
+	// Migration is the node's paced migration, as recorded by the instance running it; null: none.
+	Migration *migrationView `json:"migration"`
+}
+
+// migrationView is a node's migration in GET /api/nodes.
+type migrationView struct {
+	affinity.Migration
+	ETASeconds float64 `json:"eta_seconds"` // left / rate; 0 once done
+	Stalled    bool    `json:"stalled"`     // no progress written for stallAfter: its instance may be gone
+}
+
+// stallAfter is how long a running migration may go without writing progress before it shows stalled.
+const stallAfter = 10 * time.Second
+
+func newMigrationView(m affinity.Migration, now time.Time) *migrationView {
+	v := &migrationView{Migration: m}
+	if !m.Done {
+		v.ETASeconds = float64(m.Left) / m.Rate
+		v.Stalled = now.Sub(m.Updated) > stallAfter
+	}
+	return v
 }
 
 func (s *Server) listNodes(ctx *fasthttp.RequestCtx) {
@@ -89,7 +119,11 @@ func (s *Server) nodeViews(ctx context.Context) ([]nodeView, error) {
 	nodes := s.proxy.Nodes().Nodes()
 	counts := map[string]map[string]int{}
 	views := make([]nodeView, 0, len(nodes))
-	var countErr error
+	migrations := map[affinity.NodeRef]affinity.Migration{}
+	ms, countErr := s.proxy.Migrations(ctx)
+	for _, m := range ms {
+		migrations[m.Ref] = m
+	}
 	for _, n := range nodes {
 		if _, ok := counts[n.Pool]; !ok {
 			c, err := s.store.CountByNode(ctx, n.Pool)
@@ -98,7 +132,11 @@ func (s *Server) nodeViews(ctx context.Context) ([]nodeView, error) {
 			}
 			counts[n.Pool] = c
 		}
-		views = append(views, view(n, counts[n.Pool][n.Name]))
+		v := view(n, counts[n.Pool][n.Name])
+		if m, ok := migrations[affinity.NodeRef{Pool: n.Pool, Node: n.Name}]; ok {
+			v.Migration = newMigrationView(m, time.Now())
+		}
+		views = append(views, v)
 	}
 	return views, countErr
 }
@@ -122,6 +160,58 @@ func (s *Server) drain(ctx *fasthttp.RequestCtx, pool, node string, draining boo
 		counts, _ := s.store.CountByNode(sctx, pool)
 		writeJSON(ctx, fasthttp.StatusOK, view(n, counts[node]))
 	}
+}
+
+// migrate starts the paced migration of a node: rate sessions per second, from the query (?rate=) or
+// a JSON body {"rate": N}.
+func (s *Server) migrate(ctx *fasthttp.RequestCtx, pool, node string) {
+	rate, ok := migrateRate(ctx)
+	if !ok {
+		writeError(ctx, fasthttp.StatusBadRequest, "rate: sessions per second, a number above 0 (?rate=100 or {\"rate\": 100})")
+		return
+	}
+	if m, ok := s.startMigration(ctx, pool, node, rate, "the admin API"); ok {
+		writeJSON(ctx, fasthttp.StatusAccepted, newMigrationView(m, time.Now()))
+	}
+}
+
+// migrateRate reads the rate of a migrate request.
+func migrateRate(ctx *fasthttp.RequestCtx) (float64, bool) {
+	raw := string(ctx.QueryArgs().Peek("rate"))
+	if raw == "" {
+		raw = string(ctx.PostArgs().Peek("rate")) // the page's form
+	}
+	if raw == "" && len(ctx.PostBody()) > 0 {
+		var body struct {
+			Rate float64 `json:"rate"`
+		}
+		if json.Unmarshal(ctx.PostBody(), &body) != nil {
+			return 0, false
+		}
+		return body.Rate, body.Rate > 0
+	}
+	rate, err := strconv.ParseFloat(raw, 64)
+	return rate, err == nil && rate > 0
+}
+
+// startMigration starts a migration for the API or the page (named by via), answering its errors.
+func (s *Server) startMigration(ctx *fasthttp.RequestCtx, pool, node string, rate float64, via string) (affinity.Migration, bool) {
+	sctx, cancel := s.requestContext(apiTimeout)
+	defer cancel()
+	m, err := s.proxy.Migrate(sctx, pool, node, rate)
+	switch {
+	case errors.Is(err, proxy.ErrNoSuchNode):
+		writeError(ctx, fasthttp.StatusNotFound, "no node "+node+" in pool "+pool)
+		return m, false
+	case errors.Is(err, proxy.ErrBadRate):
+		writeError(ctx, fasthttp.StatusBadRequest, err.Error())
+		return m, false
+	case err != nil:
+		writeError(ctx, fasthttp.StatusServiceUnavailable, "migration not started: "+err.Error())
+		return m, false
+	}
+	s.log.Info("node migration started through "+via, "pool", pool, "node", node, "rate", rate, "sessions", m.Total)
+	return m, true
 }
 
 // setDrain drains or undrains a node for the API or the page (named by via). It answers the errors

@@ -32,8 +32,9 @@ type MemoryStore struct {
 
 	applyMu sync.Mutex // one memdb writer at a time
 
-	drained map[NodeRef]bool // guarded by mu
-	evicted evictHandlers
+	drained    map[NodeRef]bool      // guarded by mu
+	migrations map[NodeRef]Migration // guarded by mu
+	evicted    evictHandlers
 
 	loop *loop
 }
@@ -74,7 +75,7 @@ func NewMemoryStore(opts MemoryOptions) (*MemoryStore, error) {
 		opts.Now = time.Now
 	}
 	s := &MemoryStore{db: db, index: newLookupIndex(), maxPins: opts.MaxPins, now: opts.Now, counts: map[string]map[string]int{},
-		drained: map[NodeRef]bool{}}
+		drained: map[NodeRef]bool{}, migrations: map[NodeRef]Migration{}}
 	sweep := func() { s.Sweep() }
 	s.loop = startLoop(s.apply, job{opts.SweepEvery, sweep}) // changes are applied by applySoon
 	return s, nil

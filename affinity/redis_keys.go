@@ -29,10 +29,11 @@ func (s *RedisStore) sidKey(sid string) string { return s.prefix + "p:" + sid }
 func (s *RedisStore) nodeKey(pool, node, kind string) string {
 	return s.prefix + "n:{" + pool + sep + node + "}:" + kind
 }
-func (s *RedisStore) nodesKey() string     { return s.prefix + "nodes" }
-func (s *RedisStore) epochKey() string     { return s.prefix + "epoch" }
-func (s *RedisStore) drainedKey() string   { return s.prefix + "drained" }
-func (s *RedisStore) evictChannel() string { return s.prefix + "evict" }
+func (s *RedisStore) nodesKey() string      { return s.prefix + "nodes" }
+func (s *RedisStore) epochKey() string      { return s.prefix + "epoch" }
+func (s *RedisStore) drainedKey() string    { return s.prefix + "drained" }
+func (s *RedisStore) migrationsKey() string { return s.prefix + "migrations" }
+func (s *RedisStore) evictChannel() string  { return s.prefix + "evict" }
 
 // nodeMember is a node's member of the nodes and drained sets: "pool␟node".
 func nodeMember(pool, node string) string { return pool + sep + node }

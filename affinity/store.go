@@ -150,6 +150,25 @@ type ClusterState interface {
 	Evict(ctx context.Context, sid string) (ok bool, err error)
 	// OnEvict registers fn to hear every evicted sid, from any instance.
 	OnEvict(fn func(sid string))
+	// SetMigration records a node's paced migration, or its progress, for every instance to see.
+	SetMigration(ctx context.Context, m Migration) error
+	// Migrations returns the migrations recorded, by pool and node.
+	Migrations(ctx context.Context) ([]Migration, error)
+	// EndMigration forgets the migration of ref.
+	EndMigration(ctx context.Context, ref NodeRef) error
+}
+
+// Migration is a node's paced migration as every instance sees it: the node is drained and its
+// sessions are ended Rate per second by the instance that runs it, which writes its progress.
+type Migration struct {
+	Ref     NodeRef   `json:"-"`
+	Rate    float64   `json:"rate"`
+	Total   int       `json:"total"` // sessions of the node when it began
+	Ended   int       `json:"ended"` // sessions ended by it so far
+	Left    int       `json:"left"`  // sessions of the node at the last progress
+	Started time.Time `json:"started"`
+	Updated time.Time `json:"updated"` // the last progress: a migration whose instance died stops moving
+	Done    bool      `json:"done"`
 }
 
 // Store is the whole pin store: the table, the state shared with other instances, and Close for

@@ -134,7 +134,8 @@ func (m *Manager) Apply(cfg *configs.Config) (Changes, error) {
 			continue
 		}
 		pool := set.Pool(n.Pool)
-		if pool != nil && pool.byName[n.Name] == nil && removalPolicy(cfg, n.Pool) == configs.RemovedDrain {
+		// migrate drains it too: the proxy then ends its sessions at the pool's pace.
+		if policy := removalPolicy(cfg, n.Pool); pool != nil && pool.byName[n.Name] == nil && policy != configs.RemovedClose {
 			pool.add(n)
 			n.transition("removed from the config: draining its sessions", func() { n.removed.Store(true) })
 			ch.Draining = append(ch.Draining, n.key())

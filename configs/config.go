@@ -95,10 +95,13 @@ type Pool struct {
 	Health       Health `yaml:"health"`
 	// TLS configures the connections to the pool's https:// nodes.
 	TLS UpstreamTLS `yaml:"tls"`
-	// OnNodeRemoved says what happens to the sessions of a node a reload removes: drain (they stay
-	// until they end) or close (their pins are purged and their WebSockets closed at once).
+	// OnNodeRemoved says what happens to the sessions of a node a reload (or discovery) removes: drain
+	// (they stay until they end), close (their pins are purged and their WebSockets closed at once) or
+	// migrate (they are ended MigrateRate per second, so that their clients reconnect in a stream).
 	OnNodeRemoved string `yaml:"on_node_removed"`
-	Nodes         []Node `yaml:"nodes"`
+	// MigrateRate is the pace of on_node_removed: migrate, sessions per second.
+	MigrateRate float64 `yaml:"migrate_rate"`
+	Nodes       []Node  `yaml:"nodes"`
 	// Discovery takes the nodes from DNS instead of Nodes (one or the other).
 	Discovery Discovery `yaml:"discovery"`
 }
@@ -117,13 +120,27 @@ type Discovery struct {
 	Timeout  Duration `yaml:"timeout"` // one resolution, every name searched included
 }
 
+// Pool returns the pool named name, or nil.
+func (c *Config) Pool(name string) *Pool {
+	for i := range c.Pools {
+		if c.Pools[i].Name == name {
+			return &c.Pools[i]
+		}
+	}
+	return nil
+}
+
 // Enabled reports whether the pool's nodes come from DNS.
 func (d Discovery) Enabled() bool { return d.Name != "" || d.SRV != "" }
 
+// MaxMigrateRate bounds a migration's pace (sessions ended per second), from the config or the API.
+const MaxMigrateRate = 10000
+
 // What a reload does with the sessions of a removed node.
 const (
-	RemovedDrain = "drain"
-	RemovedClose = "close"
+	RemovedDrain   = "drain"
+	RemovedClose   = "close"
+	RemovedMigrate = "migrate"
 )
 
 // Match selects the requests a pool serves. Host "" matches any host.

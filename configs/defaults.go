@@ -50,6 +50,7 @@ func (p *Pool) setDefaults() {
 	p.EngineIOPath = "/socket.io/"
 	p.Balance = BalanceLeastSessions
 	p.OnNodeRemoved = RemovedDrain
+	p.MigrateRate = 50
 	p.Discovery = Discovery{Scheme: "http", Interval: Duration(5 * time.Second), Timeout: Duration(2 * time.Second)}
 	// TCP by default: it works in front of any node, while an HTTP check needs a route the operator
 	// knows the node has (an official socket.io server answers 404 to /healthz, and would be "down").

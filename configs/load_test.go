@@ -139,6 +139,7 @@ func TestValidationRules(t *testing.T) {
 		{"engineio path outside prefix", pool("    match: {path_prefix: /chat/}\n"), "pools[0].engineio_path", "outside"},
 		{"balance", pool("    balance: fastest\n"), "pools[0].balance", "not a policy"},
 		{"on_node_removed", pool("    on_node_removed: kill\n"), "pools[0].on_node_removed", "not a choice"},
+		{"migrate_rate", pool("    migrate_rate: 0\n"), "pools[0].migrate_rate", "above 0"},
 		{"health kind", pool("    health: {kind: grpc}\n"), "pools[0].health.kind", "not a health check kind"},
 		{"health path", pool("    health: {kind: http, path: healthz}\n"), "pools[0].health.path", "start with /"},
 		{"health status", pool("    health: {kind: http, expect_status: 700}\n"), "pools[0].health.expect_status", "100 to 599"},

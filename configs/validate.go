@@ -218,8 +218,11 @@ func (v *validator) pool(path string, p *Pool) {
 	if !slices.Contains(BalancePolicies, p.Balance) {
 		v.add(path+".balance", "%q is not a policy (use %s)", p.Balance, orList(BalancePolicies))
 	}
-	if p.OnNodeRemoved != RemovedDrain && p.OnNodeRemoved != RemovedClose {
-		v.add(path+".on_node_removed", "%q is not a choice (use %s or %s)", p.OnNodeRemoved, RemovedDrain, RemovedClose)
+	if !slices.Contains([]string{RemovedDrain, RemovedClose, RemovedMigrate}, p.OnNodeRemoved) {
+		v.add(path+".on_node_removed", "%q is not a choice (use %s, %s or %s)", p.OnNodeRemoved, RemovedDrain, RemovedClose, RemovedMigrate)
+	}
+	if p.MigrateRate <= 0 || p.MigrateRate > MaxMigrateRate {
+		v.add(path+".migrate_rate", "must be above 0 and at most %d sessions per second, got %g", MaxMigrateRate, p.MigrateRate)
 	}
 	v.health(path+".health", p.Health)
 	if p.Discovery.Enabled() {

@@ -18,6 +18,8 @@ type Sources struct {
 	Tunnels func() int                       // open WebSocket tunnels
 	Relayed func() (toNode, toClient uint64) // bytes relayed on WebSocket tunnels
 	Limits  func() clientlimits.Stats        // limits.per_client counters; nil when off
+	// Migrations are the paced migrations recorded in the pin store (every instance's); nil: none.
+	Migrations func(context.Context) ([]affinity.Migration, error)
 }
 
 var (
@@ -39,6 +41,12 @@ var (
 		"Handshakes whose per-client rate was decided by this instance alone because Redis failed or was slow.", nil, nil)
 	descLimitAddrs = prometheus.NewDesc("sidpin_client_limit_addresses",
 		"Client addresses tracked by limits.per_client, by table (connections, handshakes).", []string{"table"}, nil)
+	descMigLeft = prometheus.NewDesc("sidpin_migration_sessions_left",
+		"Sessions a node being migrated still has, as its migration last recorded.", []string{"pool", "node"}, nil)
+	descMigRate = prometheus.NewDesc("sidpin_migration_rate",
+		"The pace of a node's migration, sessions ended per second.", []string{"pool", "node"}, nil)
+	descMigETA = prometheus.NewDesc("sidpin_migration_eta_seconds",
+		"Seconds a node's migration still needs at its pace (0 once done).", []string{"pool", "node"}, nil)
 	descScrapeErr = prometheus.NewDesc("sidpin_scrape_pin_store_errors",
 		"1 when the pin table did not answer the session counts of this scrape.", nil, nil)
 )
@@ -52,7 +60,7 @@ func (m *Metrics) Collect(src Sources) {
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSessions, descLocal, descState, descHealthy, descTunnels, descRelayed, descScrapeErr,
-		descRefused, descLimitFallbacks, descLimitAddrs} {
+		descRefused, descLimitFallbacks, descLimitAddrs, descMigLeft, descMigRate, descMigETA} {
 		ch <- d
 	}
 }
@@ -95,6 +103,27 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descRelayed, prometheus.CounterValue, float64(toClient), "to_client")
 	}
 	c.collectLimits(ch)
+	c.collectMigrations(ctx, ch)
+}
+
+// collectMigrations reports the recorded migrations' progress.
+func (c collector) collectMigrations(ctx context.Context, ch chan<- prometheus.Metric) {
+	if c.src.Migrations == nil {
+		return
+	}
+	ms, err := c.src.Migrations(ctx)
+	if err != nil {
+		return
+	}
+	for _, m := range ms {
+		eta := 0.0
+		if !m.Done && m.Rate > 0 {
+			eta = float64(m.Left) / m.Rate
+		}
+		ch <- prometheus.MustNewConstMetric(descMigLeft, prometheus.GaugeValue, float64(m.Left), m.Ref.Pool, m.Ref.Node)
+		ch <- prometheus.MustNewConstMetric(descMigRate, prometheus.GaugeValue, m.Rate, m.Ref.Pool, m.Ref.Node)
+		ch <- prometheus.MustNewConstMetric(descMigETA, prometheus.GaugeValue, eta, m.Ref.Pool, m.Ref.Node)
+	}
 }
 
 func boolValue(b bool) float64 {

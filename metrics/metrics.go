@@ -45,6 +45,7 @@ type Metrics struct {
 	storeLatency *prometheus.HistogramVec
 	stateChanges *prometheus.CounterVec
 	discovery    *prometheus.CounterVec
+	migrated     *prometheus.CounterVec
 
 	mu    sync.Mutex                       // serialises additions to pools
 	pools atomic.Pointer[map[string]*Pool] // copied on write: a request reads it without a lock
@@ -74,8 +75,10 @@ func New() *Metrics {
 		Help: "Node state changes, by pool, node and new state."}, []string{"pool", "node", "to"})
 	m.discovery = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sidpin_discovery_resolutions_total",
 		Help: "DNS resolutions of pools that discover their nodes, by pool and result (ok, or failed: the pool kept its nodes)."}, []string{"pool", "result"})
+	m.migrated = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sidpin_migration_sessions_ended_total",
+		Help: "Sessions this instance ended to migrate their node, by pool and node."}, []string{"pool", "node"})
 	m.Registry.MustRegister(m.requests, m.latency, m.handshakes, m.upgrades, m.unknownSID, m.storeErrors,
-		m.storeLatency, m.stateChanges, m.discovery,
+		m.storeLatency, m.stateChanges, m.discovery, m.migrated,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -151,6 +154,9 @@ func (m *Metrics) Discovery(pool string, err error) {
 	}
 	m.discovery.WithLabelValues(pool, result).Inc()
 }
+
+// MigrationEnded counts a session ended by a migration of its node.
+func (m *Metrics) MigrationEnded(pool, node string) { m.migrated.WithLabelValues(pool, node).Inc() }
 
 // NodeStateChanged counts a node state change.
 func (m *Metrics) NodeStateChanged(pool, node, to string) {

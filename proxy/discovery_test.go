@@ -190,11 +190,11 @@ func (l *chatLoad) end(t *testing.T) {
 	}
 }
 
-// TestDiscoveredNodesUnderChatLoad: a pool takes its nodes from a real dnsmasq (chat nodes on
-// 127.0.0.11-13, one port, like pod IPs) while chat sessions run: a node added to the records gets
-// new sessions, a node removed takes no new ones while its sessions go on (on_node_removed: drain),
-// and a resolver outage keeps the nodes; no chat session fails.
-func TestDiscoveredNodesUnderChatLoad(t *testing.T) {
+// startDiscoveredCluster runs chat nodes n11, n12 and n13 on 127.0.0.11-13 with one port (like pod
+// IPs), a dnsmasq answering hosts for chat.sidpin.test, and a managed proxy whose pool discovers its
+// nodes there (every 200 ms); tweak may change the proxy's config further.
+func startDiscoveredCluster(t *testing.T, hosts string, tweak func(*configs.Config)) (*proxy.Proxy, string, *testdnsmasq.Server, int) {
+	t.Helper()
 	probe, err := net.Listen("tcp", "127.0.0.11:0")
 	if err != nil {
 		t.Fatal(err)
@@ -204,13 +204,25 @@ func TestDiscoveredNodesUnderChatLoad(t *testing.T) {
 	for _, last := range []string{"11", "12", "13"} {
 		startChatNodeAt(t, "n"+last, fmt.Sprintf("127.0.0.%s:%d", last, port))
 	}
-	dns := testdnsmasq.Start(t, "127.0.0.11 chat.sidpin.test\n127.0.0.12 chat.sidpin.test\n", testdnsmasq.Options{})
+	dns := testdnsmasq.Start(t, hosts, testdnsmasq.Options{})
 	p, base, _ := startManagedProxy(t, []string{"http://127.0.0.1:1"}, func(c *configs.Config) {
 		loopConfig(c)
 		c.Pools[0].Nodes = nil
 		c.Pools[0].Discovery = configs.Discovery{Name: "chat.sidpin.test", Port: port, Scheme: "http", Resolver: dns.Addr,
 			Interval: configs.Duration(200 * time.Millisecond), Timeout: configs.Duration(150 * time.Millisecond)}
+		if tweak != nil {
+			tweak(c)
+		}
 	})
+	return p, base, dns, port
+}
+
+// TestDiscoveredNodesUnderChatLoad: a pool takes its nodes from a real dnsmasq (chat nodes on
+// 127.0.0.11-13, one port, like pod IPs) while chat sessions run: a node added to the records gets
+// new sessions, a node removed takes no new ones while its sessions go on (on_node_removed: drain),
+// and a resolver outage keeps the nodes; no chat session fails.
+func TestDiscoveredNodesUnderChatLoad(t *testing.T) {
+	p, base, dns, port := startDiscoveredCluster(t, "127.0.0.11 chat.sidpin.test\n127.0.0.12 chat.sidpin.test\n", nil)
 	load := startChatLoad(base, 6, 6)
 	t.Cleanup(load.stopAll)
 	eventually := func(what string, cond func(map[string]int) bool) map[string]int {

@@ -100,6 +100,11 @@ func (p *Proxy) SetDrain(ctx context.Context, pool, node string, draining bool) 
 	if err := p.store.SetDrain(ctx, affinity.NodeRef{Pool: pool, Node: node}, draining); err != nil {
 		return err
 	}
+	if !draining { // taking a node back stops its migration
+		if err := p.StopMigration(ctx, pool, node); err != nil {
+			return err
+		}
+	}
 	if n := p.nodes.Node(pool, node); n != nil {
 		reason := "undrained by an operator"
 		if draining {
@@ -129,5 +134,6 @@ func (p *Proxy) Reload(cfg *configs.Config) (backends.Changes, error) {
 	}
 	p.relay.Reconfigure(relayOptions(&next, p.log))
 	p.conf.Store(&next)
+	p.migrateRemoved(&next, ch.Draining)
 	return ch, nil
 }

@@ -40,6 +40,7 @@ type Proxy struct {
 	// front serves plain-TCP clients in the event loops (Linux); nil: fasthttp serves them all.
 	front atomic.Pointer[front]
 	disc  discovering // pools whose nodes come from DNS
+	migr  migrations  // paced migrations this instance runs
 }
 
 // Option changes how New builds the proxy.
@@ -72,7 +73,7 @@ func New(cfg *configs.Config, store affinity.Store, log *slog.Logger, opts ...Op
 	store.OnEvict(p.evicted)
 	m.Collect(metrics.Sources{Nodes: nodes.Nodes, Store: store,
 		Tunnels: func() int { return p.relay.Count() }, Relayed: func() (uint64, uint64) { return p.relay.Relayed() },
-		Limits: p.limits.Stats})
+		Limits: p.limits.Stats, Migrations: store.Migrations})
 	p.relay = upgrade.NewRelay(relayOptions(cfg, log))
 	p.server = &fasthttp.Server{
 		Handler:                      p.ServeHTTP,
@@ -156,6 +157,7 @@ func (p *Proxy) Serve(ln net.Listener) error {
 // have had their first request read.
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.draining.Store(true)
+	p.stopMigrations()
 	select { // still serving, while /readyz tells the balancer to send new connections elsewhere
 	case <-time.After(p.cfg().Timeouts.ShutdownDelay.D()):
 	case <-ctx.Done():

@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"unpin a whole node", testUnpinNode},
 		{"drain marks are shared", testDrain},
 		{"evict unpins and tells", testEvict},
+		{"migrations are shared", testMigrations},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -493,5 +494,35 @@ func testEvict(t *testing.T, s affinity.Store) {
 	}
 	if ok, err := s.Evict(ctx, "sid-kicked"); err != nil || ok {
 		t.Fatalf("second Evict = %v, %v; want false", ok, err)
+	}
+}
+
+func testMigrations(t *testing.T, s affinity.Store) {
+	ref := affinity.NodeRef{Pool: "chat", Node: "node1"}
+	start := time.Now().Truncate(time.Millisecond)
+	m := affinity.Migration{Ref: ref, Rate: 100, Total: 600, Started: start, Updated: start}
+	if err := s.SetMigration(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	m.Ended, m.Left, m.Updated = 250, 350, start.Add(time.Second)
+	if err := s.SetMigration(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	other := affinity.Migration{Ref: affinity.NodeRef{Pool: "chat", Node: "node0"}, Rate: 5, Started: start, Updated: start}
+	if err := s.SetMigration(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Migrations(ctx)
+	if err != nil || len(got) != 2 || got[0].Ref != other.Ref || got[1].Ref != ref {
+		t.Fatalf("Migrations = %+v, %v", got, err)
+	}
+	if g := got[1]; g.Rate != 100 || g.Total != 600 || g.Ended != 250 || g.Left != 350 || !g.Started.Equal(start) || !g.Updated.Equal(m.Updated) {
+		t.Fatalf("progress read back %+v, want %+v", g, m)
+	}
+	if err := s.EndMigration(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Migrations(ctx); len(got) != 1 || got[0].Ref != other.Ref {
+		t.Fatalf("after EndMigration: %+v", got)
 	}
 }
