@@ -1,6 +1,9 @@
 package configs
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // Config is the whole sidpin configuration: one file, loaded by Load.
 // Every field a user may omit has a default (see defaults.go); the YAML keys are the `yaml` tags.
@@ -10,6 +13,7 @@ import "time"
 type Config struct {
 	Listen   string   `yaml:"listen" reload:"restart"`
 	TLS      TLS      `yaml:"tls" reload:"restart"`
+	Clients  Clients  `yaml:"clients" reload:"restart"`
 	Admin    Admin    `yaml:"admin" reload:"restart"`
 	Store    Store    `yaml:"store" reload:"restart"`
 	Pools    []Pool   `yaml:"pools" reload:"live"`
@@ -29,6 +33,18 @@ type TLS struct {
 
 // Enabled reports whether TLS is configured.
 func (t TLS) Enabled() bool { return t.CertFile != "" }
+
+// Clients says which peers of the client listener speak for clients behind them: load balancers that
+// tell the client's address. That address is the one pins (client_addr), logs and limits.per_client use.
+type Clients struct {
+	// ProxyProtocol lists the peers (IP or CIDR) that open every connection with a PROXY protocol v1 or
+	// v2 header (HAProxy send-proxy-v2, an AWS NLB): required from them, refused from any other peer.
+	ProxyProtocol []string `yaml:"proxy_protocol"`
+	// TrustedProxies lists the peers (IP or CIDR; after the PROXY header, the address it gave) whose
+	// X-Forwarded-For and X-Forwarded-Proto are believed: the client is the last address of
+	// X-Forwarded-For that is not itself trusted. Other peers' headers are ignored and replaced.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
 
 // AdminCookie is the admin page's sign-in cookie. Browsers also send it to the client listener when both
 // share a host name, so the proxy strips it from every request it forwards to a node.
@@ -234,3 +250,40 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 
 // String formats d like time.Duration.
 func (d Duration) String() string { return time.Duration(d).String() }
+
+// ParsePrefix reads an IP address (a prefix of its full length) or a CIDR, masked.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+// Prefixes is a list of address prefixes, for membership tests.
+type Prefixes []netip.Prefix
+
+// ParsePrefixes reads a validated list (entries that do not parse are skipped).
+func ParsePrefixes(list []string) Prefixes {
+	var out Prefixes
+	for _, s := range list {
+		if p, err := ParsePrefix(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Contains reports whether a is in one of the prefixes.
+func (ps Prefixes) Contains(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

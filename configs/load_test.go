@@ -184,6 +184,8 @@ func TestValidationRules(t *testing.T) {
 		{"discovery resolver", "pools:\n  - name: chat\n    discovery: {name: a.b, port: 1, resolver: kube-dns}\n", "pools[0].discovery.resolver", "ip:port"},
 		{"discovery interval", "pools:\n  - name: chat\n    discovery: {name: a.b, port: 1, interval: 100ms}\n", "pools[0].discovery.interval", "at least 1s"},
 		{"discovery timeout", "pools:\n  - name: chat\n    discovery: {name: a.b, port: 1, interval: 2s, timeout: 3s}\n", "pools[0].discovery.timeout", "at most the interval"},
+		{"proxy protocol peer", minimal + "clients: {proxy_protocol: [10.0.0.0/8, nlb]}\n", "clients.proxy_protocol[1]", "not an IP address or a CIDR"},
+		{"trusted proxy", minimal + "clients: {trusted_proxies: ['10.0.0.0/33']}\n", "clients.trusted_proxies[0]", "not an IP address or a CIDR"},
 		{"log level", minimal + "log: {level: loud}\n", "log.level", "not a level"},
 		{"log format", minimal + "log: {format: xml}\n", "log.format", "not a format"},
 	}

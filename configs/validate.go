@@ -52,6 +52,8 @@ func validate(c *Config, v *validator) {
 	v.admin(c.Admin)
 	v.store(c.Store)
 	v.pools(c.Pools)
+	v.prefixes("clients.proxy_protocol", c.Clients.ProxyProtocol)
+	v.prefixes("clients.trusted_proxies", c.Clients.TrustedProxies)
 	v.limits(c.Limits)
 	v.timeouts(c.Timeouts)
 	v.log(c.Log)
@@ -197,6 +199,15 @@ func (v *validator) pools(pools []Pool) {
 			v.add(path+".match", "host %q with path_prefix %q is already claimed by pools[%d]", p.Match.Host, p.Match.PathPrefix, j)
 		} else {
 			routes[route] = i
+		}
+	}
+}
+
+// prefixes checks a list of IPs or CIDRs.
+func (v *validator) prefixes(path string, list []string) {
+	for i, s := range list {
+		if _, err := ParsePrefix(s); err != nil {
+			v.add(fmt.Sprintf("%s[%d]", path, i), "%q is not an IP address or a CIDR (10.0.0.0/8, fd00::/8)", s)
 		}
 	}
 }

@@ -206,7 +206,7 @@ func startDiscoveredCluster(t *testing.T, hosts string, tweak func(*configs.Conf
 	}
 	dns := testdnsmasq.Start(t, hosts, testdnsmasq.Options{})
 	p, base, _ := startManagedProxy(t, []string{"http://127.0.0.1:1"}, func(c *configs.Config) {
-		loopConfig(c)
+		calmHealth(c)
 		c.Pools[0].Nodes = nil
 		c.Pools[0].Discovery = configs.Discovery{Name: "chat.sidpin.test", Port: port, Scheme: "http", Resolver: dns.Addr,
 			Interval: configs.Duration(200 * time.Millisecond), Timeout: configs.Duration(150 * time.Millisecond)}

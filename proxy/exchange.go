@@ -39,7 +39,7 @@ type relay struct {
 // retries a request that may have reached the node. The error is the node's, already answered.
 func (p *Proxy) forward(ctx *fasthttp.RequestCtx, x exchange) error {
 	cleanRequest(&ctx.Request.Header)
-	addForwarded(&ctx.Request.Header, clientIP(ctx), p.tls)
+	p.addForwarded(ctx)
 	up, err := p.send(ctx, x)
 	if err != nil {
 		return err

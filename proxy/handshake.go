@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/netip"
 	"strconv"
 	"time"
@@ -32,7 +31,7 @@ func (p *Proxy) serveHandshake(ctx *fasthttp.RequestCtx, pool *backends.Pool, r 
 		defer p.store.ReleasePin()
 	}
 	cleanRequest(&ctx.Request.Header)
-	addForwarded(&ctx.Request.Header, clientIP(ctx), p.tls)
+	p.addForwarded(ctx)
 	node, up := p.pickAndSend(ctx, pool, r)
 	if up == nil {
 		return
@@ -47,7 +46,7 @@ func (p *Proxy) serveHandshake(ctx *fasthttp.RequestCtx, pool *backends.Pool, r 
 		p.log.Debug("handshake answer without a sid", "pool", pool.Name, "node", node.Name)
 		return
 	}
-	if err := p.pin(pool, node, info, r, ctx.RemoteAddr().String(), affinity.TransportPolling); err != nil {
+	if err := p.pin(pool, node, info, r, clientString(p.clientOfCtx(ctx)), affinity.TransportPolling); err != nil {
 		p.refuseHandshake(ctx, node, info, err)
 	}
 }
@@ -57,7 +56,8 @@ func (p *Proxy) serveHandshake(ctx *fasthttp.RequestCtx, pool *backends.Pool, r 
 // room. A refused handshake leaves nothing behind on a node. On true the caller must call
 // p.store.ReleasePin once the pin is stored or the handshake failed.
 func (p *Proxy) admitHandshake(ctx *fasthttp.RequestCtx, r request) bool {
-	switch status, retry := p.allowNew(clientAddr(ctx), ctx.RemoteAddr().String()); status {
+	client := p.clientOfCtx(ctx)
+	switch status, retry := p.allowNew(client.Addr(), clientString(client)); status {
 	case fasthttp.StatusTooManyRequests:
 		ctx.Error(textTooManySessions, status)
 		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(retryAfterSecs(retry))) // after Error, which resets the headers
@@ -91,14 +91,6 @@ func (p *Proxy) allowNew(addr netip.Addr, client string) (status int, retry time
 
 // retryAfterSecs is a Retry-After in whole seconds, at least 1.
 func retryAfterSecs(retry time.Duration) int { return max(1, int((retry+time.Second-1)/time.Second)) }
-
-// clientAddr is the address the request came from, for limits.per_client.
-func clientAddr(ctx *fasthttp.RequestCtx) netip.Addr {
-	if ta, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
-		return ta.AddrPort().Addr()
-	}
-	return netip.Addr{} // never limited
-}
 
 // refuseHandshake answers a handshake whose session cannot be pinned: a node's answer sidpin will not
 // vouch for (bad sid or ping values) gets 502, a pin table that failed gets 503.

@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"bytes"
+	"net"
+	"net/netip"
 
 	"github.com/valyala/fasthttp"
 
@@ -62,23 +64,45 @@ func cleanResponse(h *fasthttp.ResponseHeader) {
 	}
 }
 
-// addForwarded appends the client to X-Forwarded-For and sets X-Forwarded-Proto and -Host, leaving
-// Host as the client sent it (Socket.IO's CORS and cookies depend on it).
-func addForwarded(h *fasthttp.RequestHeader, clientIP []byte, tls bool) {
-	if prior := h.Peek("X-Forwarded-For"); len(prior) > 0 {
-		xff := make([]byte, 0, len(prior)+2+len(clientIP))
-		xff = append(append(append(xff, prior...), ", "...), clientIP...)
+// addForwarded sets the X-Forwarded-* headers the node gets: X-Forwarded-For extended with the
+// connection's address when a trusted proxy sent it (clients.trusted_proxies), else replaced by it;
+// X-Forwarded-Proto kept from a trusted proxy, else sidpin's; X-Forwarded-Host always sidpin's.
+func (p *Proxy) addForwarded(ctx *fasthttp.RequestCtx) {
+	h := &ctx.Request.Header
+	conn := connAddr(ctx)
+	_, trusted := p.peers.clientOf(conn, h.Peek("X-Forwarded-For"))
+	ip := conn.Addr().AppendTo(nil)
+	if prior := h.Peek("X-Forwarded-For"); trusted && len(prior) > 0 {
+		xff := make([]byte, 0, len(prior)+2+len(ip))
+		xff = append(append(append(xff, prior...), ", "...), ip...)
 		h.SetBytesV("X-Forwarded-For", xff)
 	} else {
-		h.SetBytesV("X-Forwarded-For", clientIP)
+		h.SetBytesV("X-Forwarded-For", ip)
 	}
-	proto := "http"
-	if tls {
-		proto = "https"
+	if !trusted || len(h.Peek("X-Forwarded-Proto")) == 0 {
+		proto := "http"
+		if p.tls {
+			proto = "https"
+		}
+		h.Set("X-Forwarded-Proto", proto)
 	}
-	h.Set("X-Forwarded-Proto", proto)
 	// Replaced, never passed through: a node may build URLs from it, and only the Host sidpin saw is true.
 	h.SetBytesV("X-Forwarded-Host", h.Host())
+}
+
+// connAddr is the address of the request's connection: the client's, or (clients.proxy_protocol)
+// the one its PROXY header gave.
+func connAddr(ctx *fasthttp.RequestCtx) netip.AddrPort {
+	if ta, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		return ta.AddrPort()
+	}
+	return netip.AddrPort{}
+}
+
+// clientOfCtx is who the request comes from (see peers.clientOf): what pins, logs and limits use.
+func (p *Proxy) clientOfCtx(ctx *fasthttp.RequestCtx) netip.AddrPort {
+	client, _ := p.peers.clientOf(connAddr(ctx), ctx.Request.Header.Peek("X-Forwarded-For"))
+	return client
 }
 
 // validHeaders reports whether every header name is an RFC 9110 token and no value holds a control

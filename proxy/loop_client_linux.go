@@ -14,6 +14,7 @@ import (
 	"github.com/sidpin/sidpin/clientlimits"
 	"github.com/sidpin/sidpin/internal/evloop"
 	"github.com/sidpin/sidpin/internal/httpwire"
+	"github.com/sidpin/sidpin/internal/proxyproto"
 )
 
 // shard is the loop front's part in one event loop: the client connections and node connections it
@@ -71,6 +72,7 @@ type clientConn struct {
 	lookup   *lookupResult // a pin looked up in Redis for the request in c.in
 	admitted *admission    // a handshake admitted away from the loop, for the request in c.in
 
+	awaitProxy bool // the PROXY header must come first (clients.proxy_protocol)
 	serving    bool // serve is on the stack: an answer written within it does not serve the next request
 	unread     bool // bytes (or the end) may wait in the socket: an edge came while it was not read
 	gone       bool // the client shut its side: nothing more will come
@@ -89,25 +91,61 @@ func (s *shard) accepted(fd int, sa unix.Sockaddr) {
 		refuse(fd, answerTooManyConns.close)
 		return
 	}
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	if s.p.peers.proxyProtocol.Contains(addr.Addr()) {
+		// The client's address comes with the PROXY header: counted per client once it is read.
+		if c := s.adopt(fd, addr, func() {}, nil); c != nil {
+			c.awaitProxy = true
+			c.wait(phaseHead)
+		}
+		return
+	}
 	release, ok := s.p.limits.AdmitAddr(addr.Addr())
 	if !ok {
 		f.conns.Add(-1)
 		refuse(fd, []byte(clientlimits.Answer429))
 		return
 	}
-	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	s.adopt(fd, addr, release, nil)
 }
 
+// readProxyHeader reads the PROXY header at the start of data (clients.proxy_protocol): the
+// connection takes the client's address, and is counted for that client. It returns the header's
+// length; false when more bytes are needed (kept) or the connection was refused.
+func (c *clientConn) readProxyHeader(data []byte) (int, bool) {
+	h, n, err := proxyproto.Parse(data)
+	switch {
+	case err == proxyproto.ErrNeedMore:
+		c.keep(data)
+		return 0, false
+	case err != nil:
+		c.s.p.log.Debug("connection refused: no valid PROXY header from a clients.proxy_protocol peer", "peer", c.addr, "err", err)
+		c.close()
+		return 0, false
+	}
+	if h.Source.IsValid() {
+		c.addr = h.Source
+	}
+	release, ok := c.s.p.limits.AdmitAddr(c.addr.Addr())
+	if !ok {
+		_, _ = evloop.Write(c.fd, []byte(clientlimits.Answer429))
+		c.close()
+		return 0, false
+	}
+	c.release, c.awaitProxy = release, false
+	c.wait(phaseIdle)
+	return n, true
+}
+
 // adopt registers a client connection (new, or back from fasthttp with its count) and serves what
-// was read of it already.
-func (s *shard) adopt(fd int, addr netip.AddrPort, release func(), buffered []byte) {
+// was read of it already; nil when the loop could not take it (closed).
+func (s *shard) adopt(fd int, addr netip.AddrPort, release func(), buffered []byte) *clientConn {
 	c := &clientConn{s: s, fd: fd, addr: addr, release: release}
 	if err := s.loop.Add(fd, c, evloop.In|evloop.Out|evloop.RdHup|evloop.Edge); err != nil {
 		unix.Close(fd)
 		release()
 		s.f.conns.Add(-1)
-		return
+		return nil
 	}
 	s.clients.push(c)
 	c.wait(phaseIdle)
@@ -115,6 +153,7 @@ func (s *shard) adopt(fd int, addr netip.AddrPort, release func(), buffered []by
 		c.in = append([]byte(nil), buffered...)
 		c.serve(c.in)
 	}
+	return c
 }
 
 // refuse writes a whole answer to a connection just accepted (its send buffer takes it) and closes it.
@@ -205,6 +244,13 @@ func (c *clientConn) ended() {
 // serve serves the requests in data, in order, while the connection is free; what is left (a
 // request partly read, or requests behind one in flight) is kept in c.in.
 func (c *clientConn) serve(data []byte) {
+	if c.awaitProxy {
+		used, ok := c.readProxyHeader(data)
+		if !ok {
+			return
+		}
+		data = data[used:]
+	}
 	c.serving = true
 	defer func() { c.serving = false }()
 	for len(data) > 0 && c.free() {
@@ -385,8 +431,14 @@ func (c *clientConn) close() {
 // closing it would (the client learns its request was not taken).
 func (c *clientConn) abort() { c.close() }
 
-// clientIP is the client's address as X-Forwarded-For carries it.
+// clientIP is the connection's address as X-Forwarded-For carries it.
 func (c *clientConn) clientIP(dst []byte) []byte { return c.addr.Addr().AppendTo(dst) }
+
+// clientOf is who req comes from (peers.clientOf over the connection's address).
+func (c *clientConn) clientOf(req *httpwire.Request) netip.AddrPort {
+	client, _ := c.s.p.peers.clientOf(c.addr, req.Get("X-Forwarded-For"))
+	return client
+}
 
 // canned is a whole answer of sidpin's own, in its two forms: keeping the connection, or closing it.
 type canned struct {

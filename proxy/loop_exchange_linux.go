@@ -134,16 +134,24 @@ func (s *shard) appendNodeRequest(dst []byte, req *httpwire.Request, c *clientCo
 	if upgrade {
 		dst = append(dst, "Connection: Upgrade\r\nUpgrade: websocket\r\n"...)
 	}
-	var xff []byte
+	// A trusted proxy's X-Forwarded-For is extended and its -Proto kept; anyone else's are replaced.
+	_, trusted := s.p.peers.clientOf(c.addr, nil)
+	var xff, proto []byte
 	for i := range req.Len() {
 		f := req.Field(i)
 		switch {
-		case req.IsHopByHop(f.Name), equalFoldString(f.Name, "X-Forwarded-Proto"), equalFoldString(f.Name, "X-Forwarded-Host"):
+		case req.IsHopByHop(f.Name), equalFoldString(f.Name, "X-Forwarded-Host"):
+		case equalFoldString(f.Name, "X-Forwarded-Proto"):
+			if trusted && proto == nil {
+				proto = f.Value
+			}
 		case upgrade && (equalFoldString(f.Name, "Sec-WebSocket-Extensions") || equalFoldString(f.Name, "Content-Length")):
 		case equalFoldString(f.Name, "X-Forwarded-For"):
-			if xff == nil {
+			switch {
+			case !trusted:
+			case xff == nil:
 				xff = f.Value
-			} else {
+			default:
 				xff = append(append(append([]byte(nil), xff...), ", "...), f.Value...)
 			}
 		default:
@@ -155,10 +163,15 @@ func (s *shard) appendNodeRequest(dst []byte, req *httpwire.Request, c *clientCo
 		dst = append(append(dst, xff...), ", "...)
 	}
 	dst = c.clientIP(dst)
-	dst = append(dst, "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: "...)
+	if proto == nil {
+		proto = protoHTTP
+	}
+	dst = append(append(append(dst, "\r\nX-Forwarded-Proto: "...), proto...), "\r\nX-Forwarded-Host: "...)
 	dst = append(dst, req.Host...)
 	return append(dst, "\r\n\r\n"...)
 }
+
+var protoHTTP = []byte("http")
 
 // writeRequest writes what is left of the request to the node.
 func (x *loopExchange) writeRequest() {

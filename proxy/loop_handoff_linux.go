@@ -28,7 +28,7 @@ func (c *clientConn) handOff(data []byte) {
 		c.release()
 		return
 	}
-	lc := &loopConn{Conn: conn, buffered: buffered, release: c.release, f: s.f}
+	lc := &loopConn{Conn: conn, buffered: buffered, release: c.release, f: s.f, remote: net.TCPAddrFromAddrPort(c.addr)}
 	go func() { _ = s.p.server.ServeConn(lc) }()
 }
 
@@ -52,7 +52,11 @@ type loopConn struct {
 	release  func()
 	state    atomic.Uint32 // connOpen, connReleased or connMoved
 	f        *front
+	remote   net.Addr // the client's address: the PROXY header's when one was read
 }
+
+// RemoteAddr is the client's address, as the loop knew it.
+func (c *loopConn) RemoteAddr() net.Addr { return c.remote }
 
 const (
 	connOpen uint32 = iota
@@ -122,7 +126,7 @@ func (c *loopConn) rejoin(hc net.Conn) {
 		_ = f.p.server.ServeConn(hc)
 		return
 	}
-	var addr = tcpAddrPort(c.Conn.RemoteAddr())
+	var addr = tcpAddrPort(c.remote)
 	release := c.HandOff()
 	c.Conn.Close()
 	s := f.nextShard()

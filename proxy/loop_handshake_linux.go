@@ -22,10 +22,11 @@ import (
 // replaced by another once.
 type loopHandshake struct {
 	r         request
-	ws        *wsOpen // a WebSocket-first session: its first frame is read instead (loop_websocket)
-	retried   bool    // a second node was picked
-	hold      []byte  // the answer so far, head included, until the pin is written
-	payload   []byte  // the start of the body's payload (≤ sniffLimit), for the open packet
+	ws        *wsOpen        // a WebSocket-first session: its first frame is read instead (loop_websocket)
+	client    netip.AddrPort // who opens the session (clientOf): its pin's client_addr
+	retried   bool           // a second node was picked
+	hold      []byte         // the answer so far, head included, until the pin is written
+	payload   []byte         // the start of the body's payload (≤ sniffLimit), for the open packet
 	encoding  string
 	cookie    string // the io cookie, the fallback for the sid
 	released  bool   // the answer goes on as it comes
@@ -83,13 +84,14 @@ func (c *clientConn) serveHandshake(data []byte, head int, pool *backends.Pool, 
 	p := s.p
 	a := c.admitted
 	c.admitted = nil
+	client := c.clientOf(&s.req)
 	switch {
 	case a == nil && !p.admitsInLoop():
 		c.keep(data)
-		c.admitAway(pool)
+		c.admitAway(pool, client)
 		return 0, false
 	case a == nil:
-		adm := p.admit(pool, c.addr)
+		adm := p.admit(pool, client)
 		a = &adm
 	}
 	if a.node == nil {
@@ -106,7 +108,7 @@ func (c *clientConn) serveHandshake(data []byte, head int, pool *backends.Pool, 
 	}
 	c.closeAfter = !s.req.KeepAlive()
 	x := s.newExchange(c, pool, node, ep, affinity.Pin{TTL: p.cfg().Timeouts.Handshake.D()}, r)
-	x.hs = &loopHandshake{r: r}
+	x.hs = &loopHandshake{r: r, client: client}
 	if r.upgrade {
 		x.hs.ws = &wsOpen{}
 	}
@@ -118,7 +120,7 @@ func (c *clientConn) serveHandshake(data []byte, head int, pool *backends.Pool, 
 // handshake rate, room in the pin table, a node. On a node, the caller ends its handshake and
 // releases the reservation.
 func (p *Proxy) admit(pool *backends.Pool, addr netip.AddrPort) admission {
-	switch status, retry := p.allowNew(addr.Addr(), addr.String()); status {
+	switch status, retry := p.allowNew(addr.Addr(), clientString(addr)); status {
 	case fasthttp.StatusTooManyRequests:
 		return admission{refuse: tooManyHandshakes(retry)}
 	case fasthttp.StatusServiceUnavailable:
@@ -134,9 +136,9 @@ func (p *Proxy) admit(pool *backends.Pool, addr netip.AddrPort) admission {
 
 // admitAway decides the admission of the handshake kept in c.in where waiting is allowed, then
 // serves it again.
-func (c *clientConn) admitAway(pool *backends.Pool) {
+func (c *clientConn) admitAway(pool *backends.Pool, client netip.AddrPort) {
 	var a admission
-	c.away(func() { a = c.s.p.admit(pool, c.addr) }, func(open bool) {
+	c.away(func() { a = c.s.p.admit(pool, client) }, func(open bool) {
 		if open {
 			c.admitted = &a
 		} else {
@@ -209,7 +211,7 @@ func (x *loopExchange) releaseHandshake() bool {
 		x.pinAway(info, affinity.TransportPolling, x.pinnedAway)
 		return true // held until the pin is written
 	default:
-		if err := p.pin(x.pool, x.node, info, h.r, x.c.addr.String(), affinity.TransportPolling); err != nil {
+		if err := p.pin(x.pool, x.node, info, h.r, clientString(h.client), affinity.TransportPolling); err != nil {
 			x.refusePin(info, err)
 			return false
 		}
@@ -235,7 +237,7 @@ func (x *loopExchange) refusePin(info engineio.OpenInfo, err error) {
 func (x *loopExchange) pinAway(info engineio.OpenInfo, transport string, then func()) {
 	h := x.hs
 	h.pinning = true
-	p, client := x.s.p, x.c.addr.String()
+	p, client := x.s.p, clientString(h.client)
 	go func() {
 		err := p.pin(x.pool, x.node, info, h.r, client, transport)
 		x.s.loop.Locked(func() {

@@ -211,6 +211,14 @@ func TestShutdownAnswersHeldPolls(t *testing.T) {
 	}
 }
 
+// refusingAddr is an address where connections are refused (a port just closed).
+func refusingAddr(t *testing.T) string {
+	dead := listen(t)
+	addr := dead.Addr().String()
+	dead.Close()
+	return addr
+}
+
 // serveEach is a tiny misbehaving node: handle serves each connection accepted on a new listener
 // (closed when handle returns, or when the test ends). It returns the listener's URL.
 func serveEach(t *testing.T, handle func(net.Conn)) string {
@@ -448,10 +456,8 @@ func TestExpectContinueOnTheLoopFront(t *testing.T) {
 // TestLoopOpensSessions: with the memory table the loop opens polling sessions itself, pinning each
 // before its answer goes out; a node that refuses the connection is replaced by another once.
 func TestLoopOpensSessions(t *testing.T) {
-	dead := listen(t)
-	deadAddr := dead.Addr().String()
-	dead.Close() // connections to it are refused
 	live := startChatNode(t, chatnode.NodeConfig{Name: "node2", PingInterval: 20 * time.Second})
+	deadAddr := refusingAddr(t) // after the live node's: its port cannot be the live one's
 	p := startProxy(t, []string{"http://" + deadAddr, live}, loopConfig)
 	served := proxy.LoopExchanges()
 	const n = 20

@@ -62,7 +62,7 @@ func (x *loopExchange) readFirstFrame(b []byte) {
 	case !x.s.p.pinsInLoop():
 		x.pinAway(f.Info, affinity.TransportWebSocket, func() { x.adoptTunnel(f.Info.SID) })
 	default:
-		if err := x.s.p.pin(x.pool, x.node, f.Info, x.hs.r, x.c.addr.String(), affinity.TransportWebSocket); err != nil {
+		if err := x.s.p.pin(x.pool, x.node, f.Info, x.hs.r, clientString(x.hs.client), affinity.TransportWebSocket); err != nil {
 			x.refusePin(f.Info, err)
 			return
 		}

@@ -42,10 +42,8 @@ func dialFirst(t *testing.T, base string) (*websocket.Conn, string) {
 func TestLoopOpensWebSockets(t *testing.T) {
 	for _, kind := range []string{"memory", "redis"} {
 		t.Run(kind, func(t *testing.T) {
-			dead := listen(t)
-			deadAddr := dead.Addr().String()
-			dead.Close() // connections to it are refused
 			live := startChatNode(t, chatnode.NodeConfig{Name: "node2", PingInterval: 20 * time.Second})
+			deadAddr := refusingAddr(t)
 			base, store := startProxyOnStore(t, []string{"http://" + deadAddr, live}, kind, loopConfig)
 			ctx := context.Background()
 			opened := proxy.LoopWebSocketOpens()

@@ -300,7 +300,7 @@ func TestPacedMigration(t *testing.T) {
 	for _, tc := range []migrationCase{
 		{"api", func(t *testing.T) (*proxy.Proxy, string, string, func()) {
 			node1, node2, node3 := startChatNodeNamed(t, "node1"), startChatNodeNamed(t, "node2"), startChatNodeNamed(t, "node3")
-			p, base, _ := startManagedProxy(t, []string{node1, node2, node3}, loopConfig)
+			p, base, _ := startManagedProxy(t, []string{node1, node2, node3}, calmHealth)
 			return p, base, "node1", func() {
 				if _, err := p.Migrate(context.Background(), "default", "node1", rate); err != nil {
 					t.Fatal(err)
@@ -310,6 +310,7 @@ func TestPacedMigration(t *testing.T) {
 		{"dns", func(t *testing.T) (*proxy.Proxy, string, string, func()) {
 			p, base, dns, port := startDiscoveredCluster(t, "127.0.0.11 chat.sidpin.test\n127.0.0.12 chat.sidpin.test\n127.0.0.13 chat.sidpin.test\n",
 				func(c *configs.Config) {
+					calmHealth(c)
 					c.Pools[0].OnNodeRemoved, c.Pools[0].MigrateRate = configs.RemovedMigrate, rate
 				})
 			return p, base, fmt.Sprintf("127.0.0.11_%d", port), func() {
@@ -324,9 +325,14 @@ func TestPacedMigration(t *testing.T) {
 			others := drainOthers(t, p, first, true) // every first session on the node to migrate
 			load := startMigrants(t, base, sessions, time.Second)
 			drainOthers(t, p, first, false)
-			if counts, _ := p.Pins().CountByNode(ctx, "default"); counts[first] != sessions {
-				t.Fatalf("sessions per node before the migration: %v (others %v)", counts, others)
-			}
+			waitFor(t, "every session counted on the node to migrate", func() bool { // the memory table counts what it applied
+				counts, _ := p.Pins().CountByNode(ctx, "default")
+				if counts[first] != sessions || len(counts) != 1 {
+					t.Logf("counts %v others %v failures %d last %v", counts, others, load.failures.Load(), load.lastErr.Load())
+					return false
+				}
+				return true
+			})
 			start := time.Now()
 			migrate()
 			var took time.Duration
@@ -372,6 +378,15 @@ func TestPacedMigration(t *testing.T) {
 			}
 		})
 	}
+}
+
+// calmHealth is loopConfig with health checks that a loaded test machine (600 sessions opening
+// under the race detector) does not fail: the managed proxy's 30 ms checks would take a busy node down.
+func calmHealth(c *configs.Config) {
+	loopConfig(c)
+	c.Pools[0].Health.Interval = configs.Duration(500 * time.Millisecond)
+	c.Pools[0].Health.Timeout = configs.Duration(400 * time.Millisecond)
+	c.Pools[0].Health.Fall = 3
 }
 
 // drainOthers drains (or undrains) every node of the proxy but first; it returns their names.

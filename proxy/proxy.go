@@ -16,6 +16,7 @@ import (
 	"github.com/sidpin/sidpin/backends"
 	"github.com/sidpin/sidpin/clientlimits"
 	"github.com/sidpin/sidpin/configs"
+	"github.com/sidpin/sidpin/internal/proxyproto"
 	"github.com/sidpin/sidpin/metrics"
 	"github.com/sidpin/sidpin/upgrade"
 )
@@ -41,6 +42,7 @@ type Proxy struct {
 	front atomic.Pointer[front]
 	disc  discovering // pools whose nodes come from DNS
 	migr  migrations  // paced migrations this instance runs
+	peers peers       // the listener's peers that speak for clients (configs.Clients)
 }
 
 // Option changes how New builds the proxy.
@@ -63,6 +65,7 @@ func New(cfg *configs.Config, store affinity.Store, log *slog.Logger, opts ...Op
 	p := &Proxy{store: m.InstrumentStore(store, timed), log: log, tls: cfg.TLS.Enabled(), metrics: m,
 		gone: newTombstones(100_000, 5*time.Minute)}
 	p.conf.Store(cfg)
+	p.peers = newPeers(cfg.Clients)
 	p.newDiscovering(cfg)
 	p.limits = clientlimits.New(cfg.Limits, o.shared, log)
 	nodes, err := backends.NewManager(cfg, log, p.nodeChanged)
@@ -135,6 +138,9 @@ func (p *Proxy) Serve(ln net.Listener) error {
 	if p.tls {
 		refuse = clientlimits.RefuseClose
 	}
+	if len(p.peers.proxyProtocol) > 0 { // the client's address is read first: limits count clients, not the balancer
+		ln = proxyproto.NewListener(ln, p.peers.proxyProtocol.Contains, p.cfg().Timeouts.ClientRead.D())
+	}
 	dl := newDrainingListener(ln)
 	p.listener.Store(dl)
 	ln = p.limits.Listener(dl, refuse)
@@ -194,10 +200,6 @@ func (p *Proxy) Draining() bool { return p.draining.Load() }
 
 // Tunnels is the number of open WebSocket tunnels.
 func (p *Proxy) Tunnels() int { return p.relay.Count() }
-
-func clientIP(ctx *fasthttp.RequestCtx) []byte {
-	return []byte(ctx.RemoteIP().String())
-}
 
 // slogPrintf adapts slog to fasthttp's Printf logger.
 type slogPrintf struct{ log *slog.Logger }

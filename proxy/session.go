@@ -81,7 +81,7 @@ func (p *Proxy) servePolling(ctx *fasthttp.RequestCtx, pool *backends.Pool, r re
 	}
 	closing := ctx.IsPost() && postCloses(ctx.PostBody(), pin.EIO, r.jsonp)
 	cleanRequest(&ctx.Request.Header)
-	addForwarded(&ctx.Request.Header, clientIP(ctx), p.tls)
+	p.addForwarded(ctx)
 	up, err := p.send(ctx, exchange{node: node, deadline: time.Now().Add(pin.TTL)})
 	if err != nil {
 		if node.Gone() { // the node went down (or was retired) under the request: the session went with it

@@ -37,7 +37,7 @@ func touchEvery(cfg *configs.Config) time.Duration {
 // relayUpgrade hands a WebSocket upgrade to the relay, counting what the node did wrong against it.
 func (p *Proxy) relayUpgrade(ctx *fasthttp.RequestCtx, node *backends.Node, hooks upgrade.Hooks) {
 	cleanUpgradeRequest(&ctx.Request.Header)
-	addForwarded(&ctx.Request.Header, clientIP(ctx), p.tls)
+	p.addForwarded(ctx)
 	hooks.OnNodeFailed = func(err error) { node.ObserveFault(upgradeFault(err), err) }
 	err := p.relay.Serve(ctx, upgrade.Target{Addr: node.Addr, Dial: node.DialWebSocket}, hooks)
 	if err != nil {
@@ -82,7 +82,7 @@ func (p *Proxy) serveWebSocketFirst(ctx *fasthttp.RequestCtx, pool *backends.Poo
 		ctx.Error("sidpin: no chat node is available", fasthttp.StatusServiceUnavailable)
 		return
 	}
-	client := ctx.RemoteAddr().String()
+	client := clientString(p.clientOfCtx(ctx))
 	var sid atomic.Pointer[string]
 	var ended sync.Once
 	endHandshake := func() { ended.Do(node.EndHandshake) }
