@@ -46,6 +46,7 @@ type Metrics struct {
 	stateChanges *prometheus.CounterVec
 	discovery    *prometheus.CounterVec
 	migrated     *prometheus.CounterVec
+	certReloads  *prometheus.CounterVec
 
 	mu    sync.Mutex                       // serialises additions to pools
 	pools atomic.Pointer[map[string]*Pool] // copied on write: a request reads it without a lock
@@ -77,8 +78,10 @@ func New() *Metrics {
 		Help: "DNS resolutions of pools that discover their nodes, by pool and result (ok, or failed: the pool kept its nodes)."}, []string{"pool", "result"})
 	m.migrated = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sidpin_migration_sessions_ended_total",
 		Help: "Sessions this instance ended to migrate their node, by pool and node."}, []string{"pool", "node"})
+	m.certReloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sidpin_tls_certificate_reloads_total",
+		Help: "Reloads of the client listener's certificate after its files changed, by result (ok, or refused: the pair in use stays)."}, []string{"result"})
 	m.Registry.MustRegister(m.requests, m.latency, m.handshakes, m.upgrades, m.unknownSID, m.storeErrors,
-		m.storeLatency, m.stateChanges, m.discovery, m.migrated,
+		m.storeLatency, m.stateChanges, m.discovery, m.migrated, m.certReloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -153,6 +156,15 @@ func (m *Metrics) Discovery(pool string, err error) {
 		result = "failed"
 	}
 	m.discovery.WithLabelValues(pool, result).Inc()
+}
+
+// CertReload counts a reload of the listener's certificate: refused when err is not nil.
+func (m *Metrics) CertReload(err error) {
+	result := "ok"
+	if err != nil {
+		result = "refused"
+	}
+	m.certReloads.WithLabelValues(result).Inc()
 }
 
 // MigrationEnded counts a session ended by a migration of its node.

@@ -16,6 +16,7 @@ import (
 	"github.com/sidpin/sidpin/backends"
 	"github.com/sidpin/sidpin/clientlimits"
 	"github.com/sidpin/sidpin/configs"
+	"github.com/sidpin/sidpin/internal/certfile"
 	"github.com/sidpin/sidpin/internal/proxyproto"
 	"github.com/sidpin/sidpin/metrics"
 	"github.com/sidpin/sidpin/upgrade"
@@ -43,6 +44,11 @@ type Proxy struct {
 	disc  discovering // pools whose nodes come from DNS
 	migr  migrations  // paced migrations this instance runs
 	peers peers       // the listener's peers that speak for clients (configs.Clients)
+	// certs is the client listener's certificate (tls), loaded again when its files change, until
+	// life ends (Shutdown).
+	certs *certfile.Reloader
+	life  context.Context
+	stop  context.CancelFunc
 }
 
 // Option changes how New builds the proxy.
@@ -66,6 +72,14 @@ func New(cfg *configs.Config, store affinity.Store, log *slog.Logger, opts ...Op
 		gone: newTombstones(100_000, 5*time.Minute)}
 	p.conf.Store(cfg)
 	p.peers = newPeers(cfg.Clients)
+	p.life, p.stop = context.WithCancel(context.Background())
+	if p.tls {
+		certs, err := certfile.New(cfg.TLS.CertFile, cfg.TLS.KeyFile, log, m.CertReload)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: tls: %w", err)
+		}
+		p.certs = certs
+	}
 	p.newDiscovering(cfg)
 	p.limits = clientlimits.New(cfg.Limits, o.shared, log)
 	nodes, err := backends.NewManager(cfg, log, p.nodeChanged)
@@ -145,11 +159,9 @@ func (p *Proxy) Serve(ln net.Listener) error {
 	p.listener.Store(dl)
 	ln = p.limits.Listener(dl, refuse)
 	if p.tls {
-		cert, err := tls.LoadX509KeyPair(p.cfg().TLS.CertFile, p.cfg().TLS.KeyFile)
-		if err != nil {
-			return fmt.Errorf("proxy: tls: %w", err)
-		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		// New handshakes get the pair in use; a renewal replaces it without touching open connections.
+		ln = tls.NewListener(ln, &tls.Config{GetCertificate: p.certs.GetCertificate, MinVersion: tls.VersionTLS12})
+		go p.certs.Run(p.life)
 	}
 	return p.server.Serve(ln)
 }
@@ -164,6 +176,7 @@ func (p *Proxy) Serve(ln net.Listener) error {
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.draining.Store(true)
 	p.stopMigrations()
+	p.stop()
 	select { // still serving, while /readyz tells the balancer to send new connections elsewhere
 	case <-time.After(p.cfg().Timeouts.ShutdownDelay.D()):
 	case <-ctx.Done():

@@ -76,7 +76,13 @@ func startProxy(t testing.TB, nodeURLs []string, tweak func(*configs.Config)) *t
 
 // serveProxy runs a proxy over store on a free port until the test ends; it returns the base URL.
 func serveProxy(t testing.TB, cfg *configs.Config, store affinity.Store) string {
-	p, err := proxy.New(cfg, store, quiet)
+	_, addr := serveProxyLogged(t, cfg, store, quiet)
+	return "http://" + addr
+}
+
+// serveProxyLogged is serveProxy with the proxy's logger, returning the proxy and its address.
+func serveProxyLogged(t testing.TB, cfg *configs.Config, store affinity.Store, log *slog.Logger) (*proxy.Proxy, string) {
+	p, err := proxy.New(cfg, store, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +94,7 @@ func serveProxy(t testing.TB, cfg *configs.Config, store affinity.Store) string 
 		p.Shutdown(ctx)
 		store.Close()
 	})
-	return "http://" + ln.Addr().String()
+	return p, ln.Addr().String()
 }
 
 // startProxyWithStore is startProxy with the pin table in memory or in the test Redis.

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -21,9 +22,11 @@ import (
 
 	"github.com/fasthttp/websocket"
 
+	"github.com/sidpin/sidpin/affinity"
 	"github.com/sidpin/sidpin/backends"
 	"github.com/sidpin/sidpin/chatnode"
 	"github.com/sidpin/sidpin/configs"
+	"github.com/sidpin/sidpin/internal/testlog"
 )
 
 // testPKI is a throwaway CA with one server and one client certificate, written as PEM files.
@@ -170,8 +173,19 @@ func TestTLSNodes(t *testing.T) {
 // selfSignedFiles writes a self-signed certificate for 127.0.0.1 and its key as PEM files.
 func selfSignedFiles(t *testing.T) (certFile, keyFile string) {
 	t.Helper()
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	certPEM, keyPEM := selfSigned(t, "sidpin listener")
+	writeAtomically(t, certFile, certPEM)
+	writeAtomically(t, keyFile, keyPEM)
+	return certFile, keyFile
+}
+
+// selfSigned makes a self-signed certificate for 127.0.0.1 named cn, and its key, in PEM.
+func selfSigned(t *testing.T, cn string) (certPEM, keyPEM []byte) {
+	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "sidpin listener"},
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: cn},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
@@ -179,13 +193,83 @@ func selfSignedFiles(t *testing.T) (certFile, keyFile string) {
 		t.Fatal(err)
 	}
 	kder, _ := x509.MarshalECPrivateKey(key)
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600) != nil ||
-		os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600) != nil {
-		t.Fatal("cannot write the certificate")
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+}
+
+// writeAtomically replaces path with b as a renewal tool does: a new file renamed over the old one.
+func writeAtomically(t *testing.T, path string, b []byte) {
+	t.Helper()
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	return certFile, keyFile
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCertificateReload: the listener's certificate files replaced (a renewal) give new handshakes
+// the new certificate while a WebSocket opened before keeps its connection and goes on; a bad new
+// pair (a key that does not match) is refused, logged and counted, and the certificate in use stays.
+func TestCertificateReload(t *testing.T) {
+	certFile, keyFile := selfSignedFiles(t)
+	certA, keyA := selfSigned(t, "cert A")
+	writeAtomically(t, certFile, certA)
+	writeAtomically(t, keyFile, keyA)
+	node := startChatNode(t, chatnode.NodeConfig{Name: "node1"})
+	cfg, err := configs.QuickStart("127.0.0.1:0", []string{node}, "/socket.io/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.TLS = configs.TLS{CertFile: certFile, KeyFile: keyFile}
+	var logs testlog.Buffer
+	store, _ := affinity.NewMemoryStore(affinity.MemoryOptions{})
+	p, addr := serveProxyLogged(t, cfg, store, slog.New(slog.NewTextHandler(&logs, nil)))
+	served := func() string { // the certificate a new handshake gets
+		c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the test's own certificates
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].Subject.CommonName
+	}
+	if got := served(); got != "cert A" {
+		t.Fatalf("served %q at start", got)
+	}
+	d := websocket.Dialer{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // the test's own certificates
+	ws, _, err := d.Dial("wss://"+addr+"/socket.io/?EIO=4&transport=websocket", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	readText(t, ws) // the open packet
+
+	certB, keyB := selfSigned(t, "cert B")
+	writeAtomically(t, keyFile, keyB)
+	writeAtomically(t, certFile, certB)
+	waitFor(t, "the renewed certificate served", func() bool { return served() == "cert B" })
+	_ = ws.WriteMessage(websocket.TextMessage, []byte("40"))
+	if got := readText(t, ws); !strings.HasPrefix(got, `40{"sid":`) {
+		t.Fatalf("the WebSocket opened before the renewal: %q", got)
+	}
+	if cn := ws.UnderlyingConn().(*tls.Conn).ConnectionState().PeerCertificates[0].Subject.CommonName; cn != "cert A" {
+		t.Fatalf("the open connection's certificate is %q", cn)
+	}
+
+	certC, _ := selfSigned(t, "cert C")
+	writeAtomically(t, certFile, certC) // C's certificate with B's key: a pair that does not match
+	waitFor(t, "the bad pair refused", func() bool {
+		return counterValue(t, p, "sidpin_tls_certificate_reloads_total", map[string]string{"result": "refused"}) >= 1
+	})
+	if got := served(); got != "cert B" {
+		t.Fatalf("served %q after a bad pair, want the one in use (cert B)", got)
+	}
+	if !strings.Contains(logs.String(), "tls certificate reload refused") {
+		t.Fatalf("the refusal was not logged: %s", logs.String())
+	}
+	if ok := counterValue(t, p, "sidpin_tls_certificate_reloads_total", map[string]string{"result": "ok"}); ok < 1 {
+		t.Fatalf("reloads counted ok: %v", ok)
+	}
 }
 
 // TestTLSClientsPlainNodes: TLS on the client listener in front of plain-HTTP nodes (the usual
