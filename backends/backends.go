@@ -30,6 +30,7 @@ type Node struct {
 	weight    atomic.Int64
 	cfgDrain  atomic.Bool // drain: true in the config
 	rtDrain   atomic.Bool // drained at runtime (admin API), shared through the pin store
+	selfDrain atomic.Bool // its health check asks to be drained (health.draining_status)
 	removed   atomic.Bool // a reload removed it; it serves its last sessions
 	retired   atomic.Bool // a reload removed it and ended its sessions (on_node_removed: close)
 	down      atomic.Bool // mirrors health.down for the request path
@@ -69,7 +70,7 @@ func (n *Node) EndHandshake() { n.handshakes.Add(-1) }
 func (n *Node) Weight() int { return int(n.weight.Load()) }
 
 // Draining reports whether the node takes no new sessions by an operator's choice (config or runtime).
-func (n *Node) Draining() bool { return n.cfgDrain.Load() || n.rtDrain.Load() }
+func (n *Node) Draining() bool { return n.cfgDrain.Load() || n.rtDrain.Load() || n.selfDrain.Load() }
 
 // Down reports whether the node failed its checks: requests of its sessions must not wait on it.
 func (n *Node) Down() bool { return n.down.Load() }

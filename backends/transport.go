@@ -186,13 +186,13 @@ func (t *Transport) DialWebSocket() (net.Conn, error) {
 
 // probe runs one active check; nil means healthy. A tcp check is a connect; an http check a GET of
 // its path over the transport's TLS, on the checks' own connection.
-func (t *Transport) probe(h *configs.Health) error {
+func (t *Transport) probe(h *configs.Health) (draining bool, err error) {
 	if h.Kind == configs.HealthTCP {
 		c, err := net.DialTimeout("tcp", t.addr, h.Timeout.D())
 		if err != nil {
-			return fmt.Errorf("tcp check: %w", err)
+			return false, fmt.Errorf("tcp check: %w", err)
 		}
-		return c.Close()
+		return false, c.Close()
 	}
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
@@ -203,12 +203,15 @@ func (t *Transport) probe(h *configs.Health) error {
 	req.Header.Set("User-Agent", "sidpin-health-check")
 	resp.SkipBody = true
 	if err := t.prober.DoTimeout(req, resp, h.Timeout.D()); err != nil {
-		return fmt.Errorf("http check %s: %w", h.Path, err)
+		return false, fmt.Errorf("http check %s: %w", h.Path, err)
+	}
+	if h.DrainingStatus != 0 && resp.StatusCode() == h.DrainingStatus {
+		return true, nil // healthy, and asking to be drained
 	}
 	if resp.StatusCode() != h.ExpectStatus {
-		return fmt.Errorf("http check %s: status %d, want %d", h.Path, resp.StatusCode(), h.ExpectStatus)
+		return false, fmt.Errorf("http check %s: status %d, want %d", h.Path, resp.StatusCode(), h.ExpectStatus)
 	}
-	return nil
+	return false, nil
 }
 
 // CloseConnections closes the transport's open traffic connections: requests in flight on them fail

@@ -181,6 +181,10 @@ type Health struct {
 	Timeout      Duration `yaml:"timeout"`
 	Rise         int      `yaml:"rise"`
 	Fall         int      `yaml:"fall"`
+	// DrainingStatus (http checks; 0: off) is the status a node answers when it asks to be drained:
+	// it stays up for its sessions and gets no new ones; with on_node_removed: migrate they are
+	// migrated, as for a node that is removed.
+	DrainingStatus int `yaml:"draining_status"`
 }
 
 // Node is one chat node.

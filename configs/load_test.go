@@ -143,6 +143,7 @@ func TestValidationRules(t *testing.T) {
 		{"health kind", pool("    health: {kind: grpc}\n"), "pools[0].health.kind", "not a health check kind"},
 		{"health path", pool("    health: {kind: http, path: healthz}\n"), "pools[0].health.path", "start with /"},
 		{"health status", pool("    health: {kind: http, expect_status: 700}\n"), "pools[0].health.expect_status", "100 to 599"},
+		{"health draining status", pool("    health: {kind: http, expect_status: 200, draining_status: 200}\n"), "pools[0].health.draining_status", "other than expect_status"},
 		{"health interval", pool("    health: {interval: 0s}\n"), "pools[0].health.interval", "positive"},
 		{"health timeout over interval", pool("    health: {interval: 1s, timeout: 2s}\n"), "pools[0].health.timeout", "must not exceed"},
 		{"health rise", pool("    health: {rise: 0}\n"), "pools[0].health.rise", "1 to 100"},

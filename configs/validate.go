@@ -333,6 +333,9 @@ func (v *validator) health(path string, h Health) {
 		if !strings.HasPrefix(h.Path, "/") {
 			v.add(path+".path", "%q must start with /", h.Path)
 		}
+		if h.DrainingStatus != 0 && (h.DrainingStatus < 100 || h.DrainingStatus > 599 || h.DrainingStatus == h.ExpectStatus) {
+			v.add(path+".draining_status", "must be an HTTP status from 100 to 599 other than expect_status, or 0 (off), got %d", h.DrainingStatus)
+		}
 		if h.ExpectStatus < 100 || h.ExpectStatus > 599 {
 			v.add(path+".expect_status", "must be an HTTP status from 100 to 599, got %d", h.ExpectStatus)
 		}

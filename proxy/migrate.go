@@ -208,6 +208,16 @@ func (p *Proxy) migrateRemoved(cfg *configs.Config, removed []string) {
 	}
 }
 
+// migrateSelfDrained starts migrating a node whose health check asks to be drained, when its pool's
+// on_node_removed is migrate (such a node is leaving) and no migration of it is recorded.
+func (p *Proxy) migrateSelfDrained(pool, node string) {
+	pc := p.cfg().Pool(pool)
+	if pc == nil || pc.OnNodeRemoved != configs.RemovedMigrate {
+		return
+	}
+	p.migrateRemoved(p.cfg(), []string{pool + "/" + node})
+}
+
 // Migrations returns the migrations recorded in the pin store (every instance's).
 func (p *Proxy) Migrations(ctx context.Context) ([]affinity.Migration, error) {
 	return p.store.Migrations(ctx)

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+	"github.com/valyala/fasthttp"
 
+	"github.com/sidpin/sidpin/chatnode"
 	"github.com/sidpin/sidpin/configs"
 	"github.com/sidpin/sidpin/proxy"
 )
@@ -52,10 +54,12 @@ func (c *migrant) run(interval time.Duration, opened chan<- struct{}) {
 	first := true
 	pending := ""
 	for {
-		select {
-		case <-c.load.stop:
-			return
-		default:
+		if pending == "" { // a message not acknowledged yet is sent again, stopping or not
+			select {
+			case <-c.load.stop:
+				return
+			default:
+			}
 		}
 		s, node, err := c.open()
 		if err != nil {
@@ -403,4 +407,50 @@ func drainOthers(t *testing.T, p *proxy.Proxy, first string, drain bool) []strin
 		}
 	}
 	return names
+}
+
+// TestSelfDrainingNodeMigrates: a node whose HTTP health check answers health.draining_status gets no
+// new session, and with on_node_removed: migrate its sessions are migrated; when it answers as usual
+// again it takes new sessions.
+func TestSelfDrainingNodeMigrates(t *testing.T) {
+	var leaving atomic.Bool
+	n, err := chatnode.NewNode(context.Background(), chatnode.NodeConfig{Name: "node1", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := listen(t)
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) == "/healthz" && leaving.Load() {
+			ctx.SetStatusCode(299) // the node's way of saying it is leaving
+			return
+		}
+		n.ServeHTTP(ctx)
+	}}
+	go srv.Serve(ln)
+	t.Cleanup(func() { _ = srv.Shutdown(); n.Shutdown(context.Background()) })
+	node2 := startChatNodeNamed(t, "node2")
+	p, base, store := startManagedProxy(t, []string{"http://" + ln.Addr().String(), node2}, func(c *configs.Config) {
+		calmHealth(c)
+		c.Pools[0].Health.Interval = configs.Duration(100 * time.Millisecond)
+		c.Pools[0].Health.DrainingStatus = 299
+		c.Pools[0].OnNodeRemoved, c.Pools[0].MigrateRate = configs.RemovedMigrate, 200
+	})
+	drainOthers(t, p, "node1", true)
+	load := startMigrants(t, base, 20, 200*time.Millisecond)
+	drainOthers(t, p, "node1", false)
+	leaving.Store(true)
+	waitFor(t, "node1 migrated", func() bool {
+		ms, _ := p.Migrations(context.Background())
+		counts, _ := store.CountByNode(context.Background(), "default")
+		return len(ms) == 1 && ms[0].Done && counts["node1"] == 0
+	})
+	if st := p.Nodes().Node("default", "node1").State(); st != "draining" {
+		t.Fatalf("node1 is %s while its check asks to be drained", st)
+	}
+	leaving.Store(false)
+	waitFor(t, "node1 up again", func() bool { return p.Nodes().Node("default", "node1").State() == "up" })
+	load.end()
+	if load.failures.Load() > 0 || load.acked.Load() != load.sent.Load() {
+		t.Fatalf("%d client errors (last %v); %d sent, %d acked", load.failures.Load(), load.lastErr.Load(), load.sent.Load(), load.acked.Load())
+	}
 }

@@ -36,6 +36,9 @@ func (p *Proxy) Start(ctx context.Context) {
 // WebSockets are closed.
 func (p *Proxy) nodeChanged(c backends.Change) {
 	p.metrics.NodeStateChanged(c.Node.Pool, c.Node.Name, c.To)
+	if c.To == backends.StateDraining && c.Reason == backends.ReasonSelfDrain {
+		go p.migrateSelfDrained(c.Node.Pool, c.Node.Name) // not under the node's lock: it reads the pin store
+	}
 	if c.EndSessions {
 		// The change may come from a request's failure: the purge (seconds for a big node in Redis)
 		// must not hold that request. Its sessions already get "Session ID unknown" from Node.Gone.
