@@ -12,10 +12,13 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+	"github.com/redis/go-redis/v9"
 	"github.com/valyala/fasthttp"
 
+	"github.com/sidpin/sidpin/affinity"
 	"github.com/sidpin/sidpin/chatnode"
 	"github.com/sidpin/sidpin/configs"
+	"github.com/sidpin/sidpin/internal/testredis"
 	"github.com/sidpin/sidpin/proxy"
 )
 
@@ -452,5 +455,71 @@ func TestSelfDrainingNodeMigrates(t *testing.T) {
 	load.end()
 	if load.failures.Load() > 0 || load.acked.Load() != load.sent.Load() {
 		t.Fatalf("%d client errors (last %v); %d sent, %d acked", load.failures.Load(), load.lastErr.Load(), load.sent.Load(), load.acked.Load())
+	}
+}
+
+// startManagedOnRedis runs a managed proxy (health checks, node sync) on the test Redis under
+// prefix: instances started with one prefix share their pins, drain marks and migrations.
+func startManagedOnRedis(t *testing.T, urls []string, prefix string) (*proxy.Proxy, string) {
+	t.Helper()
+	cfg, err := configs.QuickStart("127.0.0.1:0", urls, "/socket.io/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	calmHealth(cfg)
+	cfg.Store.Kind = configs.StoreRedis
+	rdb := redis.NewClient(&redis.Options{Addr: testredis.Addr(t), MaxRetries: -1, ContextTimeoutEnabled: true, PoolSize: 64})
+	t.Cleanup(func() { rdb.Close() })
+	store := affinity.NewRedisStore(rdb, affinity.RedisOptions{Prefix: prefix, OpTimeout: time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	p, addr := serveProxyLogged(t, cfg, store, quiet)
+	p.Start(ctx)
+	t.Cleanup(cancel)
+	return p, "http://" + addr
+}
+
+// TestMigrationAcrossInstances: two sidpin instances share the Redis pin table; sessions are opened
+// through B and the migration is started on A: B's WebSockets are closed by the evictions A sends,
+// B shows A's progress and its end, and every message is acknowledged.
+func TestMigrationAcrossInstances(t *testing.T) {
+	urls := []string{startChatNodeNamed(t, "node1"), startChatNodeNamed(t, "node2"), startChatNodeNamed(t, "node3")}
+	prefix := fmt.Sprintf("migrate:%d:", time.Now().UnixNano())
+	a, _ := startManagedOnRedis(t, urls, prefix)
+	b, baseB := startManagedOnRedis(t, urls, prefix)
+	ctx := context.Background()
+	drainOthers(t, b, "node1", true)
+	load := startMigrants(t, baseB, 100, 500*time.Millisecond)
+	drainOthers(t, b, "node1", false)
+	waitFor(t, "B sees the drain marks lifted", func() bool { return b.Nodes().Node("default", "node2").State() == "up" })
+	if _, err := a.Migrate(ctx, "default", "node1", 50); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "B sees A's migration under way", func() bool {
+		ms, _ := b.Migrations(ctx)
+		return len(ms) == 1 && ms[0].Ended > 0 && !ms[0].Done
+	})
+	if st := b.Nodes().Node("default", "node1").State(); st != "draining" {
+		t.Fatalf("node1 is %s on B while A migrates it", st)
+	}
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		ms, _ := b.Migrations(ctx)
+		if len(ms) == 1 && ms[0].Done {
+			if ms[0].Ended < 100 {
+				t.Fatalf("the migration ended %d sessions, want the 100 opened through B", ms[0].Ended)
+			}
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("B never saw the migration done: %+v", ms)
+		}
+	}
+	time.Sleep(time.Second)
+	load.end()
+	if counts, _ := b.Pins().CountByNode(ctx, "default"); counts["node1"] != 0 {
+		t.Fatalf("%d sessions left on node1", counts["node1"])
+	}
+	if load.failures.Load() > 0 || load.acked.Load() != load.sent.Load() || len(load.reopened) < 100 {
+		t.Fatalf("%d client errors (last %v); %d sent, %d acked; %d reopened", load.failures.Load(), load.lastErr.Load(),
+			load.sent.Load(), load.acked.Load(), len(load.reopened))
 	}
 }
