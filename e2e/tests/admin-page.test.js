@@ -128,7 +128,7 @@ describe('the admin page at / in headless Chromium', { timeout: 90000 }, () => {
       key: tr.getAttribute('data-node'),
       state: tr.querySelector('.state')?.textContent.trim(),
       sessions: Number(tr.querySelector('.sessions')?.textContent.trim()),
-      button: tr.querySelector('button')?.textContent.trim(),
+      button: tr.querySelector('form.drain button')?.textContent.trim(),
     })));
     return Object.fromEntries(rows.map((r) => [r.key, r]));
   }
@@ -219,7 +219,7 @@ describe('the admin page at / in headless Chromium', { timeout: 90000 }, () => {
   it('drain: the Drain button of node1 shows it "draining", GET /api/nodes agrees, a new session avoids it; Undrain restores', async () => {
     await page.goto(`${sp.admin}/`);
     const row = page.locator('#nodes tr[data-node="chat/node1"]');
-    await submit(row.locator('button[type="submit"]'));
+    await submit(row.locator('form.drain button[type="submit"]'));
     assert.equal(new URL(page.url()).pathname, '/', `after Drain: ${page.url()}`);
     const rows = await nodeRows();
     assert.equal(rows['chat/node1'].state, 'draining', `node1 on the page after Drain: ${JSON.stringify(rows)}${ctx()}`);
@@ -247,7 +247,7 @@ describe('the admin page at / in headless Chromium', { timeout: 90000 }, () => {
     assert.deepEqual(extra.map((c) => c.node).filter((n) => n === 'node1' || n === null), [],
       `new sessions while node1 drains: ${extra.map((c) => `${c.label} ${c.node} ${c.errors.join(' | ')}`).join('; ')}`);
 
-    await submit(page.locator('#nodes tr[data-node="chat/node1"] button[type="submit"]'));
+    await submit(page.locator('#nodes tr[data-node="chat/node1"] form.drain button[type="submit"]'));
     const back = await nodeRows();
     assert.equal(back['chat/node1'].state, 'up', `node1 after Undrain: ${JSON.stringify(back)}`);
     assert.equal(back['chat/node1'].button, 'Drain');
@@ -346,7 +346,7 @@ describe('the admin page at / in headless Chromium', { timeout: 90000 }, () => {
   it('sign out: the sign-in form again, the cookie gone; the old cookie and its CSRF token drive nothing; a new sign-in gives another cookie', async () => {
     await page.goto(`${sp.admin}/`);
     const old = (await page.context().cookies(sp.admin)).find((x) => x.name === 'sidpin_admin');
-    const csrf = await page.locator('#nodes tr[data-node="chat/node1"] input[name="csrf"]').getAttribute('value');
+    const csrf = await page.locator('#nodes tr[data-node="chat/node1"] form.drain input[name="csrf"]').getAttribute('value');
     assert.ok(old && csrf, `signed in with a CSRF token before Sign out: cookie ${JSON.stringify(old)}, csrf ${csrf}`);
     await submit(page.locator('form[action="/logout"] button[type="submit"]'));
     assert.equal(await page.locator('form[action="/login"] input[name="token"]').count(), 1, 'the sign-in form after Sign out');
