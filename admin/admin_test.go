@@ -162,6 +162,10 @@ func TestNodesAndDrain(t *testing.T) {
 	if r.Nodes[0].Name != "node1" || r.Nodes[0].Sessions != 2 || r.Nodes[1].Sessions != 1 || r.Nodes[0].State != "up" {
 		t.Fatalf("nodes %+v", r.Nodes)
 	}
+	if _, metrics := call(t, "GET", f.base+"/metrics", ""); !strings.Contains(metrics, `sidpin_pool_sessions_per_node{pool="default"} 1.5`) ||
+		!strings.Contains(metrics, "sidpin_instance_sessions 3") {
+		t.Fatalf("the scaling gauges (3 sessions on 2 up nodes): %s", metrics)
+	}
 	if status, body := call(t, "POST", f.base+"/api/nodes/default/node1/drain", ""); status != 200 || !strings.Contains(body, `"state": "draining"`) {
 		t.Fatalf("drain: %d %q", status, body)
 	}
@@ -251,6 +255,9 @@ func TestMigrateThroughTheAPI(t *testing.T) {
 	}
 	if counts, _ := f.store.CountByNode(context.Background(), "default"); counts["node1"] != 0 {
 		t.Fatalf("%d sessions left on the migrated node", counts["node1"])
+	}
+	if _, body := call(t, "GET", f.base+"/api/nodes", ""); strings.Count(body, `"safe_to_remove": true`) != 1 {
+		t.Fatalf("only the migrated node (draining, no session) is safe to remove: %s", body)
 	}
 	if status, _ := call(t, "POST", f.base+"/api/nodes/default/node1/undrain", ""); status != 200 {
 		t.Fatalf("undrain: %d", status)

@@ -82,6 +82,8 @@ type nodeView struct {
 	StateChanges int64      `json:"state_changes"`
 	// Migration is the node's paced migration, as recorded by the instance running it; null: none.
 	Migration *migrationView `json:"migration"`
+	// SafeToRemove: the node takes no new sessions (draining or removed) and has none left.
+	SafeToRemove bool `json:"safe_to_remove"`
 }
 
 // migrationView is a node's migration in GET /api/nodes.
@@ -133,6 +135,9 @@ func (s *Server) nodeViews(ctx context.Context) ([]nodeView, error) {
 			counts[n.Pool] = c
 		}
 		v := view(n, counts[n.Pool][n.Name])
+		if counts[n.Pool] == nil {
+			v.SafeToRemove = false // its sessions could not be counted
+		}
 		if m, ok := migrations[affinity.NodeRef{Pool: n.Pool, Node: n.Name}]; ok {
 			v.Migration = newMigrationView(m, time.Now())
 		}
@@ -146,6 +151,7 @@ func view(n *backends.Node, sessions int) nodeView {
 	v := nodeView{Pool: n.Pool, Name: n.Name, URL: n.URL, Weight: n.Weight(), State: n.State(),
 		Healthy: h.Healthy, Draining: n.Draining(), Sessions: sessions, LastError: h.LastErr,
 		StateChanges: n.StateChanges()}
+	v.SafeToRemove = sessions == 0 && (v.Draining || v.State == backends.StateRemoved)
 	if !h.Changed.IsZero() {
 		changed := h.Changed.UTC()
 		v.Changed = &changed

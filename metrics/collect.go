@@ -41,6 +41,12 @@ var (
 		"Handshakes whose per-client rate was decided by this instance alone because Redis failed or was slow.", nil, nil)
 	descLimitAddrs = prometheus.NewDesc("sidpin_client_limit_addresses",
 		"Client addresses tracked by limits.per_client, by table (connections, handshakes).", []string{"table"}, nil)
+	descPerNode = prometheus.NewDesc("sidpin_pool_sessions_per_node",
+		"Live sessions of the pool divided by its nodes taking new sessions (up): the autoscaling signal of a pool's nodes.",
+		[]string{"pool"}, nil)
+	descInstance = prometheus.NewDesc("sidpin_instance_sessions",
+		"Sessions this instance knows (memory table: all; Redis: those it routed lately): the autoscaling signal of sidpin itself.",
+		nil, nil)
 	descMigLeft = prometheus.NewDesc("sidpin_migration_sessions_left",
 		"Sessions a node being migrated still has, as its migration last recorded.", []string{"pool", "node"}, nil)
 	descMigRate = prometheus.NewDesc("sidpin_migration_rate",
@@ -60,7 +66,7 @@ func (m *Metrics) Collect(src Sources) {
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSessions, descLocal, descState, descHealthy, descTunnels, descRelayed, descScrapeErr,
-		descRefused, descLimitFallbacks, descLimitAddrs, descMigLeft, descMigRate, descMigETA} {
+		descRefused, descLimitFallbacks, descLimitAddrs, descMigLeft, descMigRate, descMigETA, descPerNode, descInstance} {
 		ch <- d
 	}
 }
@@ -89,11 +95,15 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descHealthy, prometheus.GaugeValue, boolValue(n.Health().Healthy), n.Pool, n.Name)
 	}
 	ch <- prometheus.MustNewConstMetric(descScrapeErr, prometheus.GaugeValue, failed)
+	collectPerNode(ch, nodes, counts)
+	local := 0
 	for ref, byTransport := range c.src.Store.LocalTransportCounts() {
 		for transport, n := range byTransport {
+			local += n
 			ch <- prometheus.MustNewConstMetric(descLocal, prometheus.GaugeValue, float64(n), ref.Pool, ref.Node, transport)
 		}
 	}
+	ch <- prometheus.MustNewConstMetric(descInstance, prometheus.GaugeValue, float64(local))
 	if c.src.Tunnels != nil {
 		ch <- prometheus.MustNewConstMetric(descTunnels, prometheus.GaugeValue, float64(c.src.Tunnels()))
 	}
@@ -123,6 +133,24 @@ func (c collector) collectMigrations(ctx context.Context, ch chan<- prometheus.M
 		ch <- prometheus.MustNewConstMetric(descMigLeft, prometheus.GaugeValue, float64(m.Left), m.Ref.Pool, m.Ref.Node)
 		ch <- prometheus.MustNewConstMetric(descMigRate, prometheus.GaugeValue, m.Rate, m.Ref.Pool, m.Ref.Node)
 		ch <- prometheus.MustNewConstMetric(descMigETA, prometheus.GaugeValue, eta, m.Ref.Pool, m.Ref.Node)
+	}
+}
+
+// collectPerNode reports each pool's sessions per node taking new sessions (all its sessions over at
+// least one node: a pool without an up node shows its whole load).
+func collectPerNode(ch chan<- prometheus.Metric, nodes []*backends.Node, counts map[string]map[string]int) {
+	up := map[string]int{}
+	for _, n := range nodes {
+		if n.State() == backends.StateUp {
+			up[n.Pool]++
+		}
+	}
+	for pool, byNode := range counts {
+		total := 0
+		for _, c := range byNode {
+			total += c
+		}
+		ch <- prometheus.MustNewConstMetric(descPerNode, prometheus.GaugeValue, float64(total)/float64(max(up[pool], 1)), pool)
 	}
 }
 

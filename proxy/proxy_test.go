@@ -304,6 +304,21 @@ func readText(t *testing.T, c *websocket.Conn) string {
 	}
 }
 
+// openProbe opens a polling session with a chat connection, then its probe WebSocket, and sends
+// "2probe": it returns the WebSocket (closed when the test ends), the polling URL and the answer.
+func openProbe(t *testing.T, base string) (*websocket.Conn, string, string) {
+	t.Helper()
+	sid, url := openSession(t, base, "4")
+	connectChat(t, url)
+	ws, _, err := websocket.DefaultDialer.Dial(wsURL(base)+"/socket.io/?EIO=4&transport=websocket&sid="+sid, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	_ = ws.WriteMessage(websocket.TextMessage, []byte("2probe"))
+	return ws, url, readText(t, ws)
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {

@@ -125,16 +125,9 @@ func TestTLSNodes(t *testing.T) {
 		}
 	})
 	t.Run("websocket upgrade", func(t *testing.T) {
-		sid, url := openSession(t, base, "4")
-		connectChat(t, url)
-		ws, _, err := websocket.DefaultDialer.Dial(wsURL(base)+"/socket.io/?EIO=4&transport=websocket&sid="+sid, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ws.Close()
-		_ = ws.WriteMessage(websocket.TextMessage, []byte("2probe"))
-		if got := readText(t, ws); got != "3probe" {
-			t.Fatalf("probe answer %q", got)
+		ws, url, probed := openProbe(t, base)
+		if probed != "3probe" {
+			t.Fatalf("probe answer %q", probed)
 		}
 		if r := get(t, url); r.body != "6" { // the held poll ends, as engine.io-client waits for
 			t.Fatalf("GET during the upgrade: %q", r.body)
