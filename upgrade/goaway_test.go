@@ -435,11 +435,13 @@ func TestShutdownUnderLoad(t *testing.T) {
 				t.Fatalf("%d tunnels tracked, OnClose ran %d times, 5 s after Shutdown", relay.Count(), closes.Load())
 			}
 			t.Logf("%d of %d clients read close 1001; Shutdown returned after %v", goingAway, clients, time.Since(start))
-			// A stream cut mid-frame gets no 1001 by design, but echoing clients are between frames most
-			// of the time: 9 or 10 of 10 in 20 runs. Half is far below that and far above a relay that
-			// never says going away.
-			if goingAway < clients/2 {
-				t.Fatalf("only %d of %d clients read close 1001", goingAway, clients)
+			// A stream cut mid-frame gets no 1001 by design. These clients write frames of up to 70 KB
+			// back to back, so how many are between two frames at the cut depends on the machine's load:
+			// 9 or 10 of 10 on a quiet box, 4 of 10 under -race with other packages' tests running (seen
+			// twice in make test). What must hold is above: no client saw a protocol error; and one 1001
+			// at least, or the relay never says going away under load.
+			if goingAway < 1 {
+				t.Fatalf("none of %d clients read close 1001", clients)
 			}
 		})
 	}
