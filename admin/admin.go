@@ -26,6 +26,7 @@ type Proxy interface {
 	Kick(ctx context.Context, sid string) (affinity.Pin, bool, error)
 	Migrate(ctx context.Context, pool, node string, rate float64) (affinity.Migration, error)
 	Migrations(ctx context.Context) ([]affinity.Migration, error)
+	Instances(ctx context.Context) ([]affinity.Instance, error)
 	Metrics() *metrics.Metrics
 	Tunnels() int
 	Draining() bool
@@ -40,6 +41,7 @@ type Server struct {
 	life     context.Context // the parent of every request's store calls; Shutdown ends it
 	stop     context.CancelFunc
 	log      *slog.Logger
+	history  history // what the page draws
 	server   *fasthttp.Server
 	metrics  fasthttp.RequestHandler
 }
@@ -58,6 +60,7 @@ func New(proxy Proxy, store affinity.PinTable, token string, log *slog.Logger) *
 		IdleTimeout:           60 * time.Second,
 		MaxRequestBodySize:    64 << 10,
 	}
+	go s.runHistory()
 	return s
 }
 

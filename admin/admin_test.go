@@ -3,10 +3,12 @@ package admin_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -264,5 +266,41 @@ func TestMigrateThroughTheAPI(t *testing.T) {
 	}
 	if ms, _ := f.store.Migrations(context.Background()); len(ms) != 0 {
 		t.Fatalf("undrain left the migration recorded: %+v", ms)
+	}
+}
+
+// TestPagePictures: the page refreshes itself unless paused (the link toggles), draws each node's
+// share of its pool as a bar and the history as charts whose lines have a point per sample.
+func TestPagePictures(t *testing.T) {
+	f := startAdmin(t, "")
+	for i, node := range []string{"node1", "node1", "node1", "node2"} {
+		if _, _, err := f.store.Pin(context.Background(), affinity.Pin{SID: fmt.Sprintf("pic%d", i), Pool: "default", Node: node,
+			Transport: affinity.TransportPolling, EIO: 4, TTL: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // the memory table applies its queue
+	admin.TakeSample(f.server)
+	admin.TakeSample(f.server)
+	status, page := call(t, "GET", f.base+"/", "")
+	if status != 200 {
+		t.Fatalf("page: %d", status)
+	}
+	for _, want := range []string{
+		`<meta http-equiv="refresh" content="5">`, `href="/?pause=1">pause</a>`,
+		`class="share-bar" width="75.0"`, `class="share-bar" width="25.0"`,
+		`id="chart-sessions" data-samples="`, `data-series="default/node1"`, `id="chart-handshakes"`, `id="chart-unknown"`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Fatalf("the page lacks %q:\n%s", want, page)
+		}
+	}
+	// The sessions line of node1 ends at the right edge at 3 sessions, the chart's top.
+	if !regexp.MustCompile(`points="[0-9., ]*720\.0,0\.0" data-series="default/node1"`).MatchString(page) {
+		t.Fatalf("node1's line does not end at its 3 sessions:\n%s", page)
+	}
+	_, paused := call(t, "GET", f.base+"/?pause=1", "")
+	if strings.Contains(paused, `http-equiv="refresh"`) || !strings.Contains(paused, `href="/">resume refreshing</a>`) {
+		t.Fatalf("the paused page:\n%s", paused)
 	}
 }

@@ -8,3 +8,6 @@ func SetClock(s *Server, now func() time.Time) {
 	defer s.sessions.mu.Unlock()
 	s.sessions.now = now
 }
+
+// TakeSample adds a sample of the page's history now.
+func TakeSample(s *Server) { s.takeSample(time.Now()) }

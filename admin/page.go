@@ -39,7 +39,16 @@ type pageData struct {
 	Query                    pageQuery
 	Pins                     []pinView
 	Next                     string
+	Charts                   []chart
+	Instances                []affinity.Instance
+	InstancesError           string
+	Paused                   bool   // ?pause=1: the page does not refresh itself
+	Refresh                  int    // seconds between refreshes
+	ToggleURL                string // the same page, paused or refreshing the other way
 }
+
+// pageRefresh is how often the page refreshes itself (unless paused).
+const pageRefresh = 5
 
 // page renders the operator page: nodes with their state and sessions, and a searchable pin list.
 // Without a token there is no sign-in, but the page's buttons still need a session for their CSRF
@@ -61,6 +70,12 @@ func (s *Server) page(ctx *fasthttp.RequestCtx, c caller) {
 	if d.Nodes, err = s.nodeViews(sctx); err != nil {
 		d.SessionsError = err.Error()
 	}
+	setShares(d.Nodes)
+	if d.Instances, err = s.proxy.Instances(sctx); err != nil {
+		d.InstancesError = err.Error()
+	}
+	d.Charts, d.Refresh = s.charts(), pageRefresh
+	d.Paused, d.ToggleURL = toggle(ctx)
 	d.Pins, d.Next, err = s.searchPins(sctx, q)
 	if err != nil {
 		d.PinsError = err.Error()
@@ -68,6 +83,35 @@ func (s *Server) page(ctx *fasthttp.RequestCtx, c caller) {
 	setPageHeaders(ctx)
 	if err := pageTemplate.Execute(ctx, d); err != nil {
 		s.log.Error("admin page", "err", err)
+	}
+}
+
+// toggle reads whether the page is paused, and the URL of the same page the other way.
+func toggle(ctx *fasthttp.RequestCtx) (paused bool, url string) {
+	args := &fasthttp.Args{}
+	ctx.QueryArgs().CopyTo(args)
+	paused = string(args.Peek("pause")) == "1"
+	if paused {
+		args.Del("pause")
+	} else {
+		args.Set("pause", "1")
+	}
+	if args.Len() == 0 {
+		return paused, "/"
+	}
+	return paused, "/?" + args.String()
+}
+
+// setShares sets each node's share of its pool's sessions, in percent.
+func setShares(nodes []nodeView) {
+	total := map[string]int{}
+	for _, n := range nodes {
+		total[n.Pool] += n.Sessions
+	}
+	for i := range nodes {
+		if t := total[nodes[i].Pool]; t > 0 {
+			nodes[i].SharePct = 100 * float64(nodes[i].Sessions) / float64(t)
+		}
 	}
 }
 

@@ -38,6 +38,8 @@ func route(s *Server, ctx *fasthttp.RequestCtx, path string, c caller) {
 		s.metrics(ctx)
 	case path == "/api/nodes" && get:
 		s.listNodes(ctx)
+	case path == "/api/instances" && get:
+		s.listInstances(ctx)
 	case path == "/api/pins" && get:
 		s.listPins(ctx)
 	case get && len(p) == 3 && p[0] == "api" && p[1] == "pins":
@@ -84,6 +86,8 @@ type nodeView struct {
 	Migration *migrationView `json:"migration"`
 	// SafeToRemove: the node takes no new sessions (draining or removed) and has none left.
 	SafeToRemove bool `json:"safe_to_remove"`
+	// SharePct is the node's share of its pool's sessions (the page's bar), not in the API.
+	SharePct float64 `json:"-"`
 }
 
 // migrationView is a node's migration in GET /api/nodes.
@@ -166,6 +170,19 @@ func (s *Server) drain(ctx *fasthttp.RequestCtx, pool, node string, draining boo
 		counts, _ := s.store.CountByNode(sctx, pool)
 		writeJSON(ctx, fasthttp.StatusOK, view(n, counts[node]))
 	}
+}
+
+// listInstances lists the sidpin instances alive (their heartbeats in the pin store; with the memory
+// table, this one).
+func (s *Server) listInstances(ctx *fasthttp.RequestCtx) {
+	sctx, cancel := s.requestContext(apiTimeout)
+	defer cancel()
+	ins, err := s.proxy.Instances(sctx)
+	if err != nil {
+		writeError(ctx, fasthttp.StatusServiceUnavailable, "instances unavailable: "+err.Error())
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"instances": ins})
 }
 
 // migrate starts the paced migration of a node: rate sessions per second, from the query (?rate=) or

@@ -34,6 +34,7 @@ type MemoryStore struct {
 
 	drained    map[NodeRef]bool      // guarded by mu
 	migrations map[NodeRef]Migration // guarded by mu
+	instances  map[string]Instance   // guarded by mu
 	evicted    evictHandlers
 
 	loop *loop
@@ -75,7 +76,7 @@ func NewMemoryStore(opts MemoryOptions) (*MemoryStore, error) {
 		opts.Now = time.Now
 	}
 	s := &MemoryStore{db: db, index: newLookupIndex(), maxPins: opts.MaxPins, now: opts.Now, counts: map[string]map[string]int{},
-		drained: map[NodeRef]bool{}, migrations: map[NodeRef]Migration{}}
+		drained: map[NodeRef]bool{}, migrations: map[NodeRef]Migration{}, instances: map[string]Instance{}}
 	sweep := func() { s.Sweep() }
 	s.loop = startLoop(s.apply, job{opts.SweepEvery, sweep}) // changes are applied by applySoon
 	return s, nil

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Migrations of a MemoryStore (ClusterState): a map, for this instance only.
@@ -83,4 +84,68 @@ func sortedMigrations(ms []Migration) []Migration {
 		return strings.Compare(a.Ref.Node, b.Ref.Node)
 	})
 	return ms
+}
+
+// Heartbeats of a MemoryStore: this instance only.
+
+// Heartbeat implements ClusterState.
+func (s *MemoryStore) Heartbeat(_ context.Context, in Instance) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.instances[in.ID] = in
+	return nil
+}
+
+// Instances implements ClusterState.
+func (s *MemoryStore) Instances(_ context.Context, maxAge time.Duration) ([]Instance, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return aliveInstances(slices.Collect(maps.Values(s.instances)), maxAge), nil
+}
+
+// Heartbeats of a RedisStore: one hash, a field per instance, its value the instance in JSON. Old
+// fields are dropped by the readers (an instance that died leaves one behind).
+
+// Heartbeat implements ClusterState.
+func (s *RedisStore) Heartbeat(ctx context.Context, in Instance) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	if err := s.rdb.HSet(ctx, s.instancesKey(), in.ID, b).Err(); err != nil {
+		return fmt.Errorf("affinity: redis heartbeat: %w", err)
+	}
+	return nil
+}
+
+// Instances implements ClusterState.
+func (s *RedisStore) Instances(ctx context.Context, maxAge time.Duration) ([]Instance, error) {
+	all, err := s.rdb.HGetAll(ctx, s.instancesKey()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("affinity: redis instances: %w", err)
+	}
+	var out, stale []Instance
+	for _, v := range all {
+		var in Instance
+		if json.Unmarshal([]byte(v), &in) != nil {
+			continue
+		}
+		out = append(out, in)
+		if time.Since(in.Updated) > staleInstance {
+			stale = append(stale, in)
+		}
+	}
+	for _, in := range stale { // gone for long: forget it
+		s.rdb.HDel(ctx, s.instancesKey(), in.ID)
+	}
+	return aliveInstances(out, maxAge), nil
+}
+
+// staleInstance is how long a silent instance's heartbeat is kept before a reader drops it.
+const staleInstance = time.Hour
+
+func aliveInstances(all []Instance, maxAge time.Duration) []Instance {
+	out := slices.DeleteFunc(all, func(in Instance) bool { return time.Since(in.Updated) > maxAge })
+	slices.SortFunc(out, func(a, b Instance) int { return strings.Compare(a.ID, b.ID) })
+	return out
 }

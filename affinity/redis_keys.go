@@ -33,6 +33,7 @@ func (s *RedisStore) nodesKey() string      { return s.prefix + "nodes" }
 func (s *RedisStore) epochKey() string      { return s.prefix + "epoch" }
 func (s *RedisStore) drainedKey() string    { return s.prefix + "drained" }
 func (s *RedisStore) migrationsKey() string { return s.prefix + "migrations" }
+func (s *RedisStore) instancesKey() string  { return s.prefix + "instances" }
 func (s *RedisStore) evictChannel() string  { return s.prefix + "evict" }
 
 // nodeMember is a node's member of the nodes and drained sets: "pool␟node".

@@ -156,6 +156,18 @@ type ClusterState interface {
 	Migrations(ctx context.Context) ([]Migration, error)
 	// EndMigration forgets the migration of ref.
 	EndMigration(ctx context.Context, ref NodeRef) error
+	// Heartbeat records that an instance is alive, with what it holds, for every instance to see.
+	Heartbeat(ctx context.Context, in Instance) error
+	// Instances returns the instances whose last heartbeat is within maxAge, by ID.
+	Instances(ctx context.Context, maxAge time.Duration) ([]Instance, error)
+}
+
+// Instance is one sidpin instance as the others see it.
+type Instance struct {
+	ID       string    `json:"id"`       // host name and listen address
+	Tunnels  int       `json:"tunnels"`  // WebSocket tunnels it relays
+	Sessions int       `json:"sessions"` // sessions it knows (memory table: all; Redis: those it routed lately)
+	Updated  time.Time `json:"updated"`
 }
 
 // Migration is a node's paced migration as every instance sees it: the node is drained and its

@@ -48,6 +48,9 @@ type Metrics struct {
 	migrated     *prometheus.CounterVec
 	certReloads  *prometheus.CounterVec
 
+	// Totals the admin page's history samples (cheaper than gathering the vectors).
+	handshakeTotal, unknownTotal atomic.Uint64
+
 	mu    sync.Mutex                       // serialises additions to pools
 	pools atomic.Pointer[map[string]*Pool] // copied on write: a request reads it without a lock
 }
@@ -133,6 +136,7 @@ func (p *Pool) Observe(kind, status int, seconds float64) {
 // Handshake counts a new pinned session.
 func (m *Metrics) Handshake(pool, node, transport string) {
 	m.handshakes.WithLabelValues(pool, node, transport).Inc()
+	m.handshakeTotal.Add(1)
 }
 
 // Upgrade counts a probe's outcome.
@@ -147,6 +151,12 @@ func (m *Metrics) Upgrade(pool string, succeeded bool) {
 // SessionUnknown counts one "Session ID unknown" answer.
 func (m *Metrics) SessionUnknown(pool, cause string) {
 	m.unknownSID.WithLabelValues(pool, cause).Inc()
+	m.unknownTotal.Add(1)
+}
+
+// Totals are the sessions pinned and the "Session ID unknown" answers counted so far, all labels.
+func (m *Metrics) Totals() (handshakes, unknown uint64) {
+	return m.handshakeTotal.Load(), m.unknownTotal.Load()
 }
 
 // Discovery counts a pool's DNS resolution: failed when err is not nil.

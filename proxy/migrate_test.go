@@ -501,6 +501,9 @@ func TestMigrationAcrossInstances(t *testing.T) {
 	if st := b.Nodes().Node("default", "node1").State(); st != "draining" {
 		t.Fatalf("node1 is %s on B while A migrates it", st)
 	}
+	if ins, err := b.Instances(ctx); err != nil || len(ins) != 2 || ins[0].ID == ins[1].ID {
+		t.Fatalf("B sees the instances %+v %v, want A and B", ins, err)
+	}
 	for end := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		ms, _ := b.Migrations(ctx)
 		if len(ms) == 1 && ms[0].Done {

@@ -17,6 +17,7 @@ const syncEvery = time.Second
 func (p *Proxy) Start(ctx context.Context) {
 	p.nodes.Start(ctx)
 	p.startDiscovery(ctx)
+	go p.heartbeat(ctx)
 	go func() {
 		t := time.NewTicker(syncEvery)
 		defer t.Stop()

@@ -46,6 +46,7 @@ type Proxy struct {
 	peers peers       // the listener's peers that speak for clients (configs.Clients)
 	// certs is the client listener's certificate (tls), loaded again when its files change, until
 	// life ends (Shutdown).
+	addr  atomic.Pointer[string] // the client listener's address, once Serve has it (heartbeats name the instance by it)
 	certs *certfile.Reloader
 	life  context.Context
 	stop  context.CancelFunc
@@ -135,6 +136,8 @@ func (p *Proxy) Nodes() *backends.Manager { return p.nodes }
 // sessions' polling requests in the event loops, everything else by the fasthttp server, to which
 // the loop hands the connection.
 func (p *Proxy) Serve(ln net.Listener) error {
+	addr := ln.Addr().String()
+	p.addr.Store(&addr)
 	if !p.tls {
 		f, err := newFront(p, ln)
 		if err != nil {

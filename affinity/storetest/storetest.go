@@ -48,6 +48,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"drain marks are shared", testDrain},
 		{"evict unpins and tells", testEvict},
 		{"migrations are shared", testMigrations},
+		{"heartbeats show the live instances", testHeartbeats},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -524,5 +525,22 @@ func testMigrations(t *testing.T, s affinity.Store) {
 	}
 	if got, _ := s.Migrations(ctx); len(got) != 1 || got[0].Ref != other.Ref {
 		t.Fatalf("after EndMigration: %+v", got)
+	}
+}
+
+func testHeartbeats(t *testing.T, s affinity.Store) {
+	now := time.Now().Truncate(time.Millisecond)
+	for _, in := range []affinity.Instance{
+		{ID: "b:3200", Tunnels: 2, Sessions: 5, Updated: now},
+		{ID: "a:3200", Tunnels: 7, Sessions: 9, Updated: now},
+		{ID: "gone:3200", Updated: now.Add(-time.Minute)},
+	} {
+		if err := s.Heartbeat(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Instances(ctx, 15*time.Second)
+	if err != nil || len(got) != 2 || got[0].ID != "a:3200" || got[0].Tunnels != 7 || got[0].Sessions != 9 || !got[0].Updated.Equal(now) || got[1].ID != "b:3200" {
+		t.Fatalf("Instances = %+v, %v", got, err)
 	}
 }

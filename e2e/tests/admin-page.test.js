@@ -231,6 +231,25 @@ describe('the admin page at / in headless Chromium', { timeout: 90000 }, () => {
     assert.equal(map['chat/node1'].draining, true);
     assert.equal(map['chat/node1'].sessions, rows['chat/node1'].sessions, 'sessions on the page and in the API');
 
+    // The charts are drawn from real samples (one every 5 s): wait (≤ 20 s) for three, on the paused page.
+    let samples = 0;
+    await waitUntil(async () => {
+      await page.goto(`${sp.admin}/?pause=1`);
+      samples = Number(await page.locator('#chart-sessions').getAttribute('data-samples'));
+      return samples >= 3;
+    }, 20000, 1000);
+    assert.ok(samples >= 3, `the sessions chart has ${samples} samples after 20 s`);
+    assert.equal(await page.locator('meta[http-equiv="refresh"]').count(), 0, 'the paused page refreshes itself');
+    const lines = await page.locator('#chart-sessions polyline').evaluateAll((ls) => ls.map((l) => ({
+      node: l.getAttribute('data-series'), points: l.getAttribute('points').trim().split(/\s+/).length,
+    })));
+    assert.ok(lines.length >= 3 && lines.every((l) => l.points === samples), `sessions lines ${JSON.stringify(lines)} for ${samples} samples`);
+    const caption = await page.locator('#chart-sessions figcaption').textContent();
+    assert.match(caption, /top ([1-9]|\d{2,})/, `the sessions chart is drawn from the live sessions: ${caption}`);
+    const bars = await page.$$eval('#nodes rect.share-bar', (rs) => rs.map((r) => Number(r.getAttribute('width'))));
+    assert.ok(Math.abs(bars.reduce((a, b) => a + b, 0) - 100) < 1, `the share bars add up to ${bars}`);
+    report(`charts: ${samples} samples; sessions lines ${JSON.stringify(lines)}; caption "${caption.trim()}"; bars ${bars}`);
+
     fs.mkdirSync(path.dirname(ARTIFACT), { recursive: true });
     await page.screenshot({ path: ARTIFACT, fullPage: true });
     const size = fs.statSync(ARTIFACT).size;
