@@ -60,6 +60,7 @@ type loopExchange struct {
 	body400  []byte      // the start of a 400's body, for "code":1
 	nodeKeep bool        // the node connection may serve another request afterwards
 	paused   bool        // the node is not read until the client took what is pending
+	drained  bool        // the node's last read came back short: nothing waits unread
 	done     bool
 
 	hs *loopHandshake // a polling handshake: the answer is held until the session is pinned
@@ -287,6 +288,7 @@ func (x *loopExchange) readAnswer() {
 			return
 		}
 		x.req, x.keepReq = nil, false // an answer began: never sent twice
+		x.drained = n < len(buf)
 		switch {
 		case x.switchedTo():
 			x.readFirstFrame(buf[:n])

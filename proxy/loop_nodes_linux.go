@@ -141,7 +141,7 @@ func (nc *nodeConn) Event(ev uint32) {
 	switch {
 	case nc.connecting:
 		if ev&(evloop.Out|evloop.Err|evloop.Hup) != 0 {
-			nc.connected()
+			nc.connected(ev)
 		}
 	case nc.x == nil:
 		// Idle: the node closed it, or sent what nobody asked for.
@@ -151,21 +151,26 @@ func (nc *nodeConn) Event(ev uint32) {
 	}
 }
 
-// connected ends the connect: the exchange sends its request, or fails as a dial that failed.
-func (nc *nodeConn) connected() {
+// connected ends the connect: the exchange sends its request, or fails as a dial that failed. A
+// connect that failed reports an error or hang-up with its writability; only then is its error read
+// (one getsockopt spared on every connection that works).
+func (nc *nodeConn) connected(ev uint32) {
 	nc.connecting = false
 	nc.s.loop.Stop(nc.dialTimer)
 	nc.dialTimer = nil
-	soErr, err := unix.GetsockoptInt(nc.fd, unix.SOL_SOCKET, unix.SO_ERROR)
 	x := nc.x
 	if x == nil {
 		nc.s.closeNodeConn(nc)
 		return
 	}
-	if err == nil && soErr != 0 {
-		err = unix.Errno(soErr)
-	}
-	if err != nil {
+	if ev&(evloop.Err|evloop.Hup) != 0 {
+		soErr, err := unix.GetsockoptInt(nc.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		switch {
+		case err == nil && soErr != 0:
+			err = unix.Errno(soErr)
+		case err == nil:
+			err = unix.ECONNRESET // hung up before a byte: as a reset
+		}
 		x.nodeFailed(dialError(err))
 		return
 	}

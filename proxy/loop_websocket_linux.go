@@ -89,7 +89,10 @@ func (x *loopExchange) adoptTunnel(sid string) {
 	s.detachNodeConn(nc)
 	hooks := p.openedHooks(sid)
 	err := p.relay.Adopt(upgrade.Adopted{Loop: s.loop, Target: x.node.Addr, Client: c.fd, Node: nc.fd,
-		ToClient: w.held[w.headLen:], Unwritten: w.held[written:], Hooks: hooks, Release: c.release})
+		ToClient: w.held[w.headLen:], Unwritten: w.held[written:], Hooks: hooks, Release: c.release,
+		// The client's edges came to the client connection, which did not read during the open; the
+		// node was read until a short read, unless its reads were paused while the pin was written.
+		ClientPending: c.unread || c.gone, NodePending: !x.drained || x.paused})
 	if err == nil {
 		return
 	}

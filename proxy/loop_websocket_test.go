@@ -4,8 +4,10 @@ package proxy_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -187,5 +189,51 @@ func TestLoopWebSocketOddNodes(t *testing.T) {
 				t.Fatalf("%d pins after a failed open", n)
 			}
 		})
+	}
+}
+
+// TestLoopWebSocketBytesDuringOpen: a client that sends a frame while its upgrade is still with the
+// node (its edge spent on the client connection, which does not read then) has it delivered once the
+// tunnel takes the sockets.
+func TestLoopWebSocketBytesDuringOpen(t *testing.T) {
+	const open = `0{"sid":"early-bytes","upgrades":[],"pingInterval":25000,"pingTimeout":20000}`
+	got := make(chan []byte, 1)
+	node := serveEach(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if line == "\r\n" {
+				break
+			}
+		}
+		time.Sleep(300 * time.Millisecond) // the client's frame arrives meanwhile
+		_, _ = c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n\x81" + string(rune(len(open))) + open))
+		b := make([]byte, 64)
+		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		n, _ := io.ReadAtLeast(br, b, 8)
+		got <- b[:n]
+	})
+	p := startProxy(t, []string{node}, loopConfig)
+	c := dialRaw(t, p.base)
+	opened := proxy.LoopWebSocketOpens()
+	_, _ = c.Write([]byte("GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: sidpin.test\r\nConnection: Upgrade\r\n" +
+		"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"))
+	time.Sleep(100 * time.Millisecond)                        // the request is with the node
+	frame := []byte{0x81, 0x82, 1, 2, 3, 4, '4' ^ 1, '0' ^ 2} // "40", masked
+	_, _ = c.Write(frame)
+	select {
+	case b := <-got:
+		if !bytes.Equal(b, frame) {
+			t.Fatalf("the node got % x, want the client's early frame % x", b, frame)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the client's frame sent during the open never reached the node")
+	}
+	if proxy.LoopWebSocketOpens() == opened {
+		t.Fatal("the open was not the loop's")
 	}
 }

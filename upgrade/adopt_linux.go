@@ -20,6 +20,10 @@ type Adopted struct {
 	ToClient, Unwritten []byte
 	Hooks               Hooks  // OnOpen and OnUpgrade are not used: the caller watched the first frame
 	Release             func() // ends the client connection's count when the tunnel ends (nil: none)
+	// ClientPending and NodePending say that bytes (or an end of stream) may wait unread in that
+	// socket, their edge already spent: the kernel is asked to report them anew (an epoll_ctl).
+	// Otherwise the socket was read dry and its registration (In, Out, RdHup, Edge) is kept as it is.
+	ClientPending, NodePending bool
 }
 
 // ErrStopped is Adopt's answer once the relay is stopped (Close, Shutdown).
@@ -41,7 +45,7 @@ func (r *Relay) Adopt(a Adopted) error {
 	// The loop owns the tunnel before anyone can find it (Shutdown, CloseTarget): they end it
 	// through the loop, which does not run its events before this returns (its lock is held).
 	t.loop = lt
-	if err := lt.rebind(); err != nil {
+	if err := lt.rebind(a.ClientPending, a.NodePending); err != nil {
 		return err
 	}
 	if !r.track(t, true) {
@@ -55,15 +59,20 @@ func (r *Relay) Adopt(a Adopted) error {
 	return nil
 }
 
-// rebind gives both sockets to the tunnel's sides, as add registers them: what came while the caller
-// did not read them is reported anew.
-func (t *loopTunnel) rebind() error {
-	const events = evloop.In | evloop.Out | evloop.RdHup | evloop.Edge
-	if err := t.loop.Rebind(t.a.fd, t.a, events); err != nil {
-		return err
-	}
-	if err := t.loop.Rebind(t.b.fd, t.b, events); err != nil {
-		return err
+// rebind gives both sockets to the tunnel's sides, registered as add registers them: what came while
+// the caller did not read a socket is reported anew; a socket read dry keeps its registration.
+func (t *loopTunnel) rebind(clientPending, nodePending bool) error {
+	for _, s := range []struct {
+		side    *side
+		pending bool
+	}{{t.a, clientPending}, {t.b, nodePending}} {
+		if !s.pending {
+			t.loop.Swap(s.side.fd, s.side)
+			continue
+		}
+		if err := t.loop.Rebind(s.side.fd, s.side, evloop.In|evloop.Out|evloop.RdHup|evloop.Edge); err != nil {
+			return err
+		}
 	}
 	return nil
 }
