@@ -53,12 +53,10 @@ func (s *Server) runHistory() {
 func (s *Server) takeSample(now time.Time) {
 	ctx, cancel := context.WithTimeout(s.life, apiTimeout)
 	defer cancel()
+	nodes := s.proxy.Nodes().Nodes()
+	counted, _ := s.poolCounts(ctx, nodes)
 	sessions := map[string]int{}
-	counted := map[string]map[string]int{}
-	for _, n := range s.proxy.Nodes().Nodes() {
-		if _, ok := counted[n.Pool]; !ok {
-			counted[n.Pool], _ = s.store.CountByNode(ctx, n.Pool)
-		}
+	for _, n := range nodes {
 		sessions[n.Pool+"/"+n.Name] = counted[n.Pool][n.Name]
 	}
 	hs, unk := s.proxy.Metrics().Totals()

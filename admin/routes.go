@@ -101,12 +101,7 @@ type migrationView struct {
 const stallAfter = 10 * time.Second
 
 func newMigrationView(m affinity.Migration, now time.Time) *migrationView {
-	v := &migrationView{Migration: m}
-	if !m.Done {
-		v.ETASeconds = float64(m.Left) / m.Rate
-		v.Stalled = now.Sub(m.Updated) > stallAfter
-	}
-	return v
+	return &migrationView{Migration: m, ETASeconds: m.ETA().Seconds(), Stalled: !m.Done && now.Sub(m.Updated) > stallAfter}
 }
 
 func (s *Server) listNodes(ctx *fasthttp.RequestCtx) {
@@ -123,21 +118,17 @@ func (s *Server) listNodes(ctx *fasthttp.RequestCtx) {
 // nodeViews lists every node with its live sessions; err says the counts could not all be read.
 func (s *Server) nodeViews(ctx context.Context) ([]nodeView, error) {
 	nodes := s.proxy.Nodes().Nodes()
-	counts := map[string]map[string]int{}
 	views := make([]nodeView, 0, len(nodes))
 	migrations := map[affinity.NodeRef]affinity.Migration{}
 	ms, countErr := s.proxy.Migrations(ctx)
 	for _, m := range ms {
 		migrations[m.Ref] = m
 	}
+	counts, err := s.poolCounts(ctx, nodes)
+	if err != nil {
+		countErr = err
+	}
 	for _, n := range nodes {
-		if _, ok := counts[n.Pool]; !ok {
-			c, err := s.store.CountByNode(ctx, n.Pool)
-			if err != nil {
-				countErr = err
-			}
-			counts[n.Pool] = c
-		}
 		v := view(n, counts[n.Pool][n.Name])
 		if counts[n.Pool] == nil {
 			v.SafeToRemove = false // its sessions could not be counted
@@ -148,6 +139,23 @@ func (s *Server) nodeViews(ctx context.Context) ([]nodeView, error) {
 		views = append(views, v)
 	}
 	return views, countErr
+}
+
+// poolCounts reads the live sessions per node of every pool of nodes, one count per pool; a pool
+// whose count failed has none (nil), and the last failure is returned.
+func (s *Server) poolCounts(ctx context.Context, nodes []*backends.Node) (map[string]map[string]int, error) {
+	counts := map[string]map[string]int{}
+	var lastErr error
+	for _, n := range nodes {
+		if _, ok := counts[n.Pool]; !ok {
+			c, err := s.store.CountByNode(ctx, n.Pool)
+			if err != nil {
+				lastErr = err
+			}
+			counts[n.Pool] = c
+		}
+	}
+	return counts, lastErr
 }
 
 func view(n *backends.Node, sessions int) nodeView {

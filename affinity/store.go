@@ -77,6 +77,17 @@ type NodeRef struct {
 // TransportCounts is live sessions per node and transport.
 type TransportCounts map[NodeRef]map[string]int
 
+// Total is the sessions counted, every node and transport.
+func (tc TransportCounts) Total() int {
+	n := 0
+	for _, byTransport := range tc {
+		for _, c := range byTransport {
+			n += c
+		}
+	}
+	return n
+}
+
 // Errors of a Store.
 var (
 	ErrFull       = errors.New("affinity: the pin table is full")
@@ -181,6 +192,14 @@ type Migration struct {
 	Started time.Time `json:"started"`
 	Updated time.Time `json:"updated"` // the last progress: a migration whose instance died stops moving
 	Done    bool      `json:"done"`
+}
+
+// ETA is the time the migration still needs at its rate (0 once done).
+func (m Migration) ETA() time.Duration {
+	if m.Done || m.Rate <= 0 {
+		return 0
+	}
+	return time.Duration(float64(m.Left) / m.Rate * float64(time.Second))
 }
 
 // Store is the whole pin store: the table, the state shared with other instances, and Close for

@@ -96,14 +96,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descScrapeErr, prometheus.GaugeValue, failed)
 	collectPerNode(ch, nodes, counts)
-	local := 0
-	for ref, byTransport := range c.src.Store.LocalTransportCounts() {
+	local := c.src.Store.LocalTransportCounts()
+	for ref, byTransport := range local {
 		for transport, n := range byTransport {
-			local += n
 			ch <- prometheus.MustNewConstMetric(descLocal, prometheus.GaugeValue, float64(n), ref.Pool, ref.Node, transport)
 		}
 	}
-	ch <- prometheus.MustNewConstMetric(descInstance, prometheus.GaugeValue, float64(local))
+	ch <- prometheus.MustNewConstMetric(descInstance, prometheus.GaugeValue, float64(local.Total()))
 	if c.src.Tunnels != nil {
 		ch <- prometheus.MustNewConstMetric(descTunnels, prometheus.GaugeValue, float64(c.src.Tunnels()))
 	}
@@ -126,13 +125,9 @@ func (c collector) collectMigrations(ctx context.Context, ch chan<- prometheus.M
 		return
 	}
 	for _, m := range ms {
-		eta := 0.0
-		if !m.Done && m.Rate > 0 {
-			eta = float64(m.Left) / m.Rate
-		}
 		ch <- prometheus.MustNewConstMetric(descMigLeft, prometheus.GaugeValue, float64(m.Left), m.Ref.Pool, m.Ref.Node)
 		ch <- prometheus.MustNewConstMetric(descMigRate, prometheus.GaugeValue, m.Rate, m.Ref.Pool, m.Ref.Node)
-		ch <- prometheus.MustNewConstMetric(descMigETA, prometheus.GaugeValue, eta, m.Ref.Pool, m.Ref.Node)
+		ch <- prometheus.MustNewConstMetric(descMigETA, prometheus.GaugeValue, m.ETA().Seconds(), m.Ref.Pool, m.Ref.Node)
 	}
 }
 

@@ -18,15 +18,19 @@ func newPeers(c configs.Clients) peers {
 	return peers{proxyProtocol: configs.ParsePrefixes(c.ProxyProtocol), trusted: configs.ParsePrefixes(c.TrustedProxies)}
 }
 
+// trusts reports whether the X-Forwarded-* headers of a connection from a are believed.
+func (ps peers) trusts(a netip.Addr) bool {
+	return len(ps.trusted) > 0 && ps.trusted.Contains(a)
+}
+
 // clientOf is who a request comes from: the connection's address (the PROXY header's, when one was
 // read), or, when that address is a trusted proxy, the last address of X-Forwarded-For that is not
-// itself trusted (port 0: a header gives none). trusted says the request's X-Forwarded-* headers
-// are believed.
-func (ps peers) clientOf(conn netip.AddrPort, xff []byte) (client netip.AddrPort, trusted bool) {
-	if len(ps.trusted) == 0 || !ps.trusted.Contains(conn.Addr()) {
-		return conn, false
+// itself trusted (port 0: a header gives none).
+func (ps peers) clientOf(conn netip.AddrPort, xff []byte) netip.AddrPort {
+	if !ps.trusts(conn.Addr()) {
+		return conn
 	}
-	client = conn
+	client := conn
 	for rest := xff; len(rest) > 0; {
 		i := bytes.LastIndexByte(rest, ',')
 		a, err := netip.ParseAddr(string(bytes.TrimSpace(rest[i+1:])))
@@ -39,7 +43,7 @@ func (ps peers) clientOf(conn netip.AddrPort, xff []byte) (client netip.AddrPort
 		}
 		rest = rest[:i]
 	}
-	return client, true
+	return client
 }
 
 // clientString is a client address as pins and logs show it: without a port when it has none.

@@ -25,7 +25,8 @@ func TestClientOf(t *testing.T) {
 		{"ipv4-mapped", conn.String(), "::ffff:203.0.113.9", "203.0.113.9:0", true},
 	}
 	for _, tc := range cases {
-		got, trusted := ps.clientOf(netip.MustParseAddrPort(tc.conn), []byte(tc.xff))
+		conn := netip.MustParseAddrPort(tc.conn)
+		got, trusted := ps.clientOf(conn, []byte(tc.xff)), ps.trusts(conn.Addr())
 		if got.String() != tc.want || trusted != tc.trusted {
 			t.Errorf("%s: %s %v, want %s %v", tc.name, got, trusted, tc.want, tc.trusted)
 		}

@@ -30,17 +30,14 @@ func (p *Proxy) newDiscovering(cfg *configs.Config) {
 func (p *Proxy) startDiscovery(ctx context.Context) {
 	p.disc.mu.Lock()
 	p.disc.ctx = ctx
-	src := p.disc.source
+	discovered := len(discovery.Specs(p.disc.source)) > 0
 	p.disc.mu.Unlock()
-	if len(discovery.Specs(src)) == 0 {
-		return
-	}
-	if _, err := p.Reload(src); err != nil {
-		p.log.Error("applying the discovered nodes failed", "err", err)
+	if discovered {
+		p.rediscovered()
 	}
 }
 
-// rediscovered applies a pool's new set of nodes.
+// rediscovered applies the config as loaded with the discovered nodes it has now.
 func (p *Proxy) rediscovered() {
 	p.disc.mu.Lock()
 	src := p.disc.source

@@ -70,7 +70,7 @@ func cleanResponse(h *fasthttp.ResponseHeader) {
 func (p *Proxy) addForwarded(ctx *fasthttp.RequestCtx) {
 	h := &ctx.Request.Header
 	conn := connAddr(ctx)
-	_, trusted := p.peers.clientOf(conn, h.Peek("X-Forwarded-For"))
+	trusted := p.peers.trusts(conn.Addr())
 	ip := conn.Addr().AppendTo(nil)
 	if prior := h.Peek("X-Forwarded-For"); trusted && len(prior) > 0 {
 		xff := make([]byte, 0, len(prior)+2+len(ip))
@@ -101,8 +101,7 @@ func connAddr(ctx *fasthttp.RequestCtx) netip.AddrPort {
 
 // clientOfCtx is who the request comes from (see peers.clientOf): what pins, logs and limits use.
 func (p *Proxy) clientOfCtx(ctx *fasthttp.RequestCtx) netip.AddrPort {
-	client, _ := p.peers.clientOf(connAddr(ctx), ctx.Request.Header.Peek("X-Forwarded-For"))
-	return client
+	return p.peers.clientOf(connAddr(ctx), ctx.Request.Header.Peek("X-Forwarded-For"))
 }
 
 // validHeaders reports whether every header name is an RFC 9110 token and no value holds a control

@@ -436,8 +436,7 @@ func (c *clientConn) clientIP(dst []byte) []byte { return c.addr.Addr().AppendTo
 
 // clientOf is who req comes from (peers.clientOf over the connection's address).
 func (c *clientConn) clientOf(req *httpwire.Request) netip.AddrPort {
-	client, _ := c.s.p.peers.clientOf(c.addr, req.Get("X-Forwarded-For"))
-	return client
+	return c.s.p.peers.clientOf(c.addr, req.Get("X-Forwarded-For"))
 }
 
 // canned is a whole answer of sidpin's own, in its two forms: keeping the connection, or closing it.

@@ -136,7 +136,7 @@ func (s *shard) appendNodeRequest(dst []byte, req *httpwire.Request, c *clientCo
 		dst = append(dst, "Connection: Upgrade\r\nUpgrade: websocket\r\n"...)
 	}
 	// A trusted proxy's X-Forwarded-For is extended and its -Proto kept; anyone else's are replaced.
-	_, trusted := s.p.peers.clientOf(c.addr, nil)
+	trusted := s.p.peers.trusts(c.addr.Addr())
 	var xff, proto []byte
 	for i := range req.Len() {
 		f := req.Field(i)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -237,43 +236,4 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
-}
-
-// heartbeatEvery is how often an instance records itself in the pin store; instanceAlive is how
-// long a record counts as alive (three heartbeats).
-const (
-	heartbeatEvery = 5 * time.Second
-	instanceAlive  = 3 * heartbeatEvery
-)
-
-// heartbeat records this instance (its tunnels and the sessions it knows) until ctx ends, so that
-// every instance's page lists the live ones.
-func (p *Proxy) heartbeat(ctx context.Context) {
-	host, _ := os.Hostname()
-	for {
-		id := host + " " + p.cfg().Listen
-		if a := p.addr.Load(); a != nil {
-			id = host + " " + *a
-		}
-		sessions := 0
-		for _, byTransport := range p.store.LocalTransportCounts() {
-			for _, n := range byTransport {
-				sessions += n
-			}
-		}
-		sctx, cancel := context.WithTimeout(ctx, 2*storeTimeout)
-		err := p.store.Heartbeat(sctx, affinity.Instance{ID: id, Tunnels: p.relay.Count(), Sessions: sessions, Updated: time.Now()})
-		cancel()
-		if err != nil {
-			p.log.Debug("heartbeat not recorded", "err", err)
-		}
-		if !sleepCtx(ctx, heartbeatEvery) {
-			return
-		}
-	}
-}
-
-// Instances are the sidpin instances alive, as their heartbeats in the pin store say.
-func (p *Proxy) Instances(ctx context.Context) ([]affinity.Instance, error) {
-	return p.store.Instances(ctx, instanceAlive)
 }
