@@ -237,6 +237,14 @@ async function startHaproxy({ servers, balance = 'roundrobin', label = 'haproxy'
       hp.byPort.set(e.clientPort, list);
     }
   };
+  // connOf finds the logged connection that carried an observed client request: accepted before the
+  // request finished and not ended before it started (ms slack for log rounding). A client port freed
+  // by a reset is often reused at once by the client's next connection, which must not be blamed.
+  hp.connOf = (r, slackMs = 5) => {
+    const end = r.t1 === null ? Date.now() : r.t1;
+    const fits = (e) => e.acceptAt <= end + slackMs && e.acceptAt + e.Tt >= r.t0 - slackMs;
+    return (hp.byPort.get(r.localPort) || []).filter(fits).pop() || null;
+  };
   proc.onLine((l) => {
     const s = l.stream === 'stderr' && /Server chat\/(\S+) is (UP|DOWN)/.exec(l.text);
     if (s) hp.states.push({ at: l.at, server: s[1], state: s[2], text: l.text.trim() });

@@ -71,7 +71,8 @@ function requestTrail(rig, sid, rel, n = 6) {
   rig.hp.sync();
   const reqs = rig.observer.bySid.get(sid) || [];
   return reqs.slice(-n).map((r) => {
-    const hp = (rig.hp.byPort.get(r.localPort) || []).filter((e) => e.acceptAt >= r.t0 - 1000 && e.acceptAt <= (r.t1 || Date.now()) + 1000);
+    const e = rig.hp.connOf(r);
+    const hp = e ? [e] : [];
     const hpText = hp.map((e) => `haproxy ${e.server} ${e.Tw}/${e.Tc}/${e.Tt} down ${e.bytesDown} B up ${e.bytesUp} B state ${e.ts} retries ${e.rc}`).join('; ');
     return `${r.method} port ${r.localPort} ${rel(r.t0)} → ${rel(r.t1)}: ${r.error ? `ERROR ${r.error}` : r.status}${r.body ? ` ${JSON.stringify(r.body.slice(0, 80))}` : ''}${hpText ? ` [${hpText}]` : ' [no haproxy log line]'}`;
   });
@@ -384,7 +385,7 @@ describe('SIGKILL of one of two sidpin instances under load', { skip: skipUnless
     const unpinLines = (sid) => [A, B].flatMap((x) => x.sidLines(sid, relK));
     // The client requests that failed after the kill, and the server HAProxy sent each one to.
     const failed = observer.failuresIn(tKill - 2000).map((r) => {
-      const e = (rig.hp.byPort.get(r.localPort) || []).filter((x) => x.acceptAt >= r.t0 - 1000 && x.acceptAt <= (r.t1 || Date.now()) + 1000).pop();
+      const e = rig.hp.connOf(r);
       return { r, server: e ? e.server : null, e };
     });
     // A session whose request was cut at A ends: its client's close packet (a POST through B) may then
