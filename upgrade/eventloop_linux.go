@@ -42,7 +42,8 @@ type loopTunnel struct {
 	loop    *evloop.Loop
 	a, b    *side // the client's and the node's
 	closed  bool
-	closing bool // goAway ran: what the peers send is dropped
+	ended   atomic.Bool // closed, readable without the lock: done need not take it to end the tunnel again
+	closing bool        // goAway ran: what the peers send is dropped
 	done    func()
 	active  *atomic.Int64 // unix nanos of the last bytes moved, for the relay's idle check
 	grace   *evloop.Timer // ends the tunnel when its other stream does not end in time
@@ -228,6 +229,7 @@ func (t *loopTunnel) end() {
 		return
 	}
 	t.closed = true
+	t.ended.Store(true)
 	t.loop.Stop(t.grace)
 	t.grace = nil
 	t.loop.Remove(t.a.fd)
@@ -237,8 +239,13 @@ func (t *loopTunnel) end() {
 	}
 }
 
-// endNow ends the tunnel from outside the loop.
-func (t *loopTunnel) endNow() { t.loop.Locked(t.end) }
+// endNow ends the tunnel from outside the loop. After the loop ended it (the common case: done runs
+// then), it returns without the loop's lock, which a busy loop holds most of the time.
+func (t *loopTunnel) endNow() {
+	if !t.ended.Load() {
+		t.loop.Locked(t.end)
+	}
+}
 
 // goAway puts clientLast and nodeLast (nil: none) in the streams towards the client and the node,
 // each only where its stream is between two frames, shuts each write side once everything before it
