@@ -119,6 +119,9 @@ LG=$TMP/loadgen
 
 CLK_TCK=$(getconf CLK_TCK)
 
+# pct_more A B: how much more B is than A, in percent ("+2.1%").
+pct_more() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0) printf "%+.1f%%", (b - a) / a * 100; else print "–" }'; }
+
 # --------------------------------------------------------------------------------------- /proc helpers
 # The PID and its direct children (nginx: master + workers; HAProxy and sidpin: one process).
 tree_pids() {
@@ -230,10 +233,12 @@ start_target() {
     return
   fi
   case $target in
-    sidpin|sidpin-tls)
+    sidpin|sidpin-tls|sidpin-log)
       # The quick start's config (-listen -to -path) plus an admin listener, for go_goroutines. In its own
       # directory: sidpin watches the config file's directory, and its log is written next to it.
       # sidpin-tls: the same with TLS on the client listener (a self-signed P-256 certificate made here).
+      # sidpin-log: the same with the session log on (log.sessions: one line per ended session, to the
+      # log file like every other line).
       mkdir -p "$dir/conf"
       ADMIN[$target]=127.0.0.1:${ports[2]}
       sed -e "s#@LISTEN@#127.0.0.1:$proxy_port#g" -e "s#@BACKEND@#127.0.0.1:$node_port#g" \
@@ -243,6 +248,9 @@ start_target() {
           -subj /CN=sidpin.bench -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
         printf 'tls:\n  cert_file: %s\n  key_file: %s\n' "$dir/cert.pem" "$dir/key.pem" >>"$dir/conf/sidpin.yaml"
         LGTLS[$target]=-tls
+      fi
+      if [[ $target == sidpin-log ]]; then
+        printf 'log:\n  sessions: true\n' >>"$dir/conf/sidpin.yaml"
       fi
       "$BIN_DIR/sidpin" -config "$dir/conf/sidpin.yaml" >"$dir/sidpin.log" 2>&1 &
       ;;
@@ -509,6 +517,7 @@ for t in $TARGETS; do
   case $t in
     direct) ;;
     sidpin)  have_sidpin || { SKIPPED+=("sidpin: not available (bin/sidpin has no -to flag yet)"); continue; } ;;
+    sidpin-log) have_sidpin || { SKIPPED+=("sidpin-log: not available"); continue; } ;;
     sidpin-tls) command -v openssl >/dev/null || { SKIPPED+=("sidpin-tls: no openssl to make its certificate"); continue; } ;;
     haproxy) ensure_pkg haproxy || { SKIPPED+=("haproxy: not installed (apt-get install haproxy, or BENCH_INSTALL=1)"); continue; } ;;
     nginx)   ensure_pkg nginx   || { SKIPPED+=("nginx: not installed (apt-get install nginx, or BENCH_INSTALL=1)"); continue; } ;;
@@ -666,6 +675,16 @@ mkdir -p "$(dirname "$OUT")"
     echo
   else
     echo "Syscalls were not counted (SYSCALLS=$SYSCALLS; neither a working \`perf stat\` nor strace)."
+    echo
+  fi
+  if [[ -n ${R[sidpin.poll_cpu]:-} && -n ${R[sidpin-log.poll_cpu]:-} ]]; then
+    echo "## The session log's cost (sidpin-log: sidpin with log.sessions on, against sidpin in the same run)"
+    echo
+    echo "| load | sidpin | sidpin-log | cost | session lines written |"
+    echo "|---|---:|---:|---:|---:|"
+    echo "| proxy CPU s per 10k polling requests | $(val sidpin.poll_cpu) | $(val sidpin-log.poll_cpu) | $(pct_more "${R[sidpin.poll_cpu]}" "${R[sidpin-log.poll_cpu]}") | |"
+    echo "| proxy CPU s per 10k WebSocket echoes | $(val sidpin.ws_cpu) | $(val sidpin-log.ws_cpu) | $(pct_more "${R[sidpin.ws_cpu]}" "${R[sidpin-log.ws_cpu]}") | |"
+    echo "| proxy CPU s per 1000 handshakes | $(val sidpin.hs_cpu) | $(val sidpin-log.hs_cpu) | $(pct_more "${R[sidpin.hs_cpu]}" "${R[sidpin-log.hs_cpu]}") | $(grep -c 'msg="session ended"' "$TMP/sidpin-log/sidpin.log" 2>/dev/null || echo 0) since its last start |"
     echo
   fi
   echo "## Summary (ratios within this run; sidpin's proxy costs also as a multiple of HAProxy's)"

@@ -244,6 +244,8 @@ type Timeouts struct {
 type Log struct {
 	Level  string `yaml:"level"`
 	Format string `yaml:"format"`
+	// Sessions writes one line per ended session (message "session ended"), in Format, whatever Level.
+	Sessions bool `yaml:"sessions"`
 }
 
 // Duration is a time.Duration written in YAML as a Go duration string ("250ms", "1m30s").

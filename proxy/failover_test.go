@@ -23,7 +23,14 @@ type stoppableNode struct {
 
 func startStoppableNode(t *testing.T, name string) stoppableNode {
 	t.Helper()
-	n, err := chatnode.NewNode(context.Background(), chatnode.NodeConfig{Name: name, Logger: quiet})
+	return startStoppableNodeWith(t, chatnode.NodeConfig{}, name)
+}
+
+// startStoppableNodeWith is startStoppableNode with the node's config.
+func startStoppableNodeWith(t *testing.T, cfg chatnode.NodeConfig, name string) stoppableNode {
+	t.Helper()
+	cfg.Name, cfg.Logger = name, quiet
+	n, err := chatnode.NewNode(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,6 +48,14 @@ func startStoppableNode(t *testing.T, name string) stoppableNode {
 // startManagedProxy runs a proxy with its health checks and node sync, and returns it with its URL.
 func startManagedProxy(t *testing.T, urls []string, tweak func(*configs.Config)) (*proxy.Proxy, string, *affinity.MemoryStore) {
 	t.Helper()
+	p, base, store, _ := startManagedProxyWith(t, urls, tweak)
+	return p, base, store
+}
+
+// startManagedProxyWith is startManagedProxy with proxy options, also returning a function that shuts
+// the proxy down (once; the test's end calls it too).
+func startManagedProxyWith(t *testing.T, urls []string, tweak func(*configs.Config), opts ...proxy.Option) (*proxy.Proxy, string, *affinity.MemoryStore, func()) {
+	t.Helper()
 	cfg, err := configs.QuickStart("127.0.0.1:0", urls, "/socket.io/")
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +69,7 @@ func startManagedProxy(t *testing.T, urls []string, tweak func(*configs.Config))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := proxy.New(cfg, store, quiet)
+	p, err := proxy.New(cfg, store, quiet, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,14 +77,18 @@ func startManagedProxy(t *testing.T, urls []string, tweak func(*configs.Config))
 	p.Start(ctx)
 	ln := listen(t)
 	go p.Serve(ln)
-	t.Cleanup(func() {
-		cancel()
-		sctx, scancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer scancel()
-		p.Shutdown(sctx)
-		store.Close()
-	})
-	return p, "http://" + ln.Addr().String(), store
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			sctx, scancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer scancel()
+			p.Shutdown(sctx)
+			cancel()
+			store.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return p, "http://" + ln.Addr().String(), store, stop
 }
 
 // TestDeadNodeSessionsFailOver: when a node goes down its pins are purged and its sessions' requests

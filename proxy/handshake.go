@@ -48,7 +48,9 @@ func (p *Proxy) serveHandshake(ctx *fasthttp.RequestCtx, pool *backends.Pool, r 
 	}
 	if err := p.pin(pool, node, info, r, clientString(p.clientOfCtx(ctx)), affinity.TransportPolling); err != nil {
 		p.refuseHandshake(ctx, node, info, err)
+		return
 	}
+	p.sessions.Get(info.SID).Handshake(0, int64(len(ctx.Response.Body())))
 }
 
 // admitHandshake decides, before any node sees the request, whether a new session may open: the
@@ -236,9 +238,10 @@ func (p *Proxy) pin(pool *backends.Pool, node *backends.Node, info engineio.Open
 	}
 	sctx, cancel := storeCtx()
 	defer cancel()
-	cur, created, err := p.store.Pin(sctx, affinity.Pin{
+	pin := affinity.Pin{
 		SID: info.SID, Pool: pool.Name, Node: node.Name, Transport: transport, EIO: r.eio, ClientAddr: client, TTL: p.pinTTL(info),
-	})
+	}
+	cur, created, err := p.store.Pin(sctx, pin)
 	switch {
 	case err != nil:
 		return err
@@ -246,6 +249,7 @@ func (p *Proxy) pin(pool *backends.Pool, node *backends.Node, info engineio.Open
 		return errors.New("the node handed out a sid pinned to another node")
 	case created:
 		p.metrics.Handshake(pool.Name, node.Name, transport)
+		p.beginSession(pin)
 	}
 	p.log.Debug("session pinned", "sid", info.SID, "pool", pool.Name, "node", node.Name, "transport", transport)
 	return nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sidpin/sidpin/affinity"
 	"github.com/sidpin/sidpin/backends"
+	"github.com/sidpin/sidpin/sessionlog"
 )
 
 // kickTimeout bounds the close packet sent to the node of a kicked session.
@@ -21,10 +22,16 @@ const kickTimeout = 2 * time.Second
 // with an Engine.IO close packet, so the client hears of it at once (its held poll answers) and
 // reconnects. The pin is returned; found is false when the sid had none.
 func (p *Proxy) Kick(ctx context.Context, sid string) (pin affinity.Pin, found bool, err error) {
+	return p.kick(ctx, sid, sessionlog.EndKicked)
+}
+
+// kick is Kick, for a migration too: the session's line names cause.
+func (p *Proxy) kick(ctx context.Context, sid string, cause sessionlog.Cause) (pin affinity.Pin, found bool, err error) {
 	pin, found, err = p.store.Lookup(ctx, sid)
 	if err != nil || !found {
 		return pin, found, err
 	}
+	p.sessions.End(sid, cause) // before the eviction, whose echo here would call it a kick
 	if _, err := p.store.Evict(ctx, sid); err != nil {
 		return pin, true, fmt.Errorf("proxy: kick %s: %w", sid, err)
 	}
@@ -87,6 +94,7 @@ func (t *sessionTunnels) close(sid string) bool {
 
 // evicted ends what this instance holds of a session evicted by any instance: its WebSocket.
 func (p *Proxy) evicted(sid string) {
+	p.sessions.End(sid, p.evictedCause(sid))
 	if p.tunnels.close(sid) {
 		p.log.Info("kicked session's websocket closed", "sid", sid)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/sidpin/sidpin/internal/evloop"
 	"github.com/sidpin/sidpin/internal/httpwire"
 	"github.com/sidpin/sidpin/metrics"
+	"github.com/sidpin/sidpin/sessionlog"
 )
 
 // loopExchange is one polling request's trip to its node and back, in the loop. While the node holds
@@ -64,6 +65,10 @@ type loopExchange struct {
 	done     bool
 
 	hs *loopHandshake // a polling handshake: the answer is held until the session is pinned
+
+	// The session log's record of the session (nil: log off), and the body bytes each way.
+	rec               *sessionlog.Record
+	bytesIn, bytesOut int64
 }
 
 // loopExchanges counts the requests the loop front sent to their nodes (tests, diagnostics).
@@ -74,8 +79,12 @@ var loopExchanges atomic.Int64
 const maxBody400 = 1 << 10
 
 func (s *shard) newExchange(c *clientConn, pool *backends.Pool, node *backends.Node, ep backends.Endpoint, pin affinity.Pin, r request) *loopExchange {
-	return &loopExchange{s: s, c: c, pool: pool, node: node, ep: ep, sid: r.sid, eio: pin.EIO, jsonp: r.jsonp,
+	x := &loopExchange{s: s, c: c, pool: pool, node: node, ep: ep, sid: r.sid, eio: pin.EIO, jsonp: r.jsonp,
 		ttl: pin.TTL, start: s.loop.Now()}
+	if r.sid != "" {
+		x.rec = s.p.sessionRecord(pin)
+	}
+	return x
 }
 
 // begin sends the request: its head as the node must see it, the body bytes read with it, and then
@@ -89,6 +98,7 @@ func (x *loopExchange) begin(req *httpwire.Request, body []byte, bodyLeft int64)
 	copy(x.req[copy(x.req, head):], body)
 	s.out = head[:0]
 	x.bodyLeft = bodyLeft
+	x.bytesIn = int64(len(body)) + bodyLeft
 	if !x.get {
 		if bodyLeft == 0 {
 			x.closing = postCloses(body, x.eio, x.jsonp)
@@ -427,6 +437,7 @@ func (x *loopExchange) relayBody(b, head []byte) {
 	if x.framing != httpwire.FramingChunked {
 		x.observe(part)
 	}
+	x.bytesOut += int64(len(part))
 	if len(part) < len(b) {
 		x.nodeKeep = false // the node sent more than its answer: its connection is not trusted again
 	}
@@ -435,7 +446,8 @@ func (x *loopExchange) relayBody(b, head []byte) {
 		out = append(head, part...)
 		x.s.out = out[:0]
 	}
-	if end {
+	if end && x.hs == nil { // a handshake's bytes are counted as it is pinned (releaseHandshake)
+		x.rec.Request(x.bytesIn, x.bytesOut, time.Unix(0, x.s.loop.Now()))
 		x.sessionRules() // before the last bytes go: a client that sees the answer sees the session ended
 	}
 	if h := x.hs; h != nil && h.hold != nil {
@@ -570,7 +582,7 @@ func (x *loopExchange) nodeCut() {
 		x.answerOwn(answerBadGateway)
 		return
 	}
-	x.s.p.unpinAsync(x.sid, "node down")
+	x.s.p.unpinAsync(x.sid, sessionlog.EndNodeDown)
 	x.s.p.metrics.SessionUnknown(x.pool.Name, metrics.CauseNodeDown)
 	x.answerOwn(answerUnknownSID)
 }
@@ -625,13 +637,13 @@ func (x *loopExchange) sessionRules() {
 	case x.status == fasthttp.StatusBadRequest:
 		if bytes.Contains(x.body400, []byte(`"code":1,`)) {
 			p.metrics.SessionUnknown(x.pool.Name, metrics.CauseNodeSaid)
-			p.unpinAsync(x.sid, "the node does not know the session")
+			p.unpinAsync(x.sid, sessionlog.EndUnknownAtNode)
 		}
 	case x.status != fasthttp.StatusOK:
 	case x.closing:
-		p.unpinAsync(x.sid, "the client closed the session")
+		p.unpinAsync(x.sid, sessionlog.EndClientClose)
 	case x.watch != nil && x.watch.closed():
-		p.unpinAsync(x.sid, "the node closed the session")
+		p.unpinAsync(x.sid, sessionlog.EndNodeClose)
 	}
 }
 

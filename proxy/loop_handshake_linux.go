@@ -208,13 +208,17 @@ func (x *loopExchange) releaseHandshake() bool {
 	case !found:
 		p.log.Debug("handshake answer without a sid", "pool", x.pool.Name, "node", x.node.Name)
 	case !p.pinsInLoop():
-		x.pinAway(info, affinity.TransportPolling, x.pinnedAway)
+		x.pinAway(info, affinity.TransportPolling, func() {
+			p.sessions.Get(info.SID).Handshake(x.bytesIn, x.bytesOut)
+			x.pinnedAway()
+		})
 		return true // held until the pin is written
 	default:
 		if err := p.pin(x.pool, x.node, info, h.r, clientString(h.client), affinity.TransportPolling); err != nil {
 			x.refusePin(info, err)
 			return false
 		}
+		p.sessions.Get(info.SID).Handshake(x.bytesIn, x.bytesOut)
 	}
 	return x.sendHeld()
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/sidpin/sidpin/engineio"
 	"github.com/sidpin/sidpin/internal/httpwire"
 	"github.com/sidpin/sidpin/metrics"
+	"github.com/sidpin/sidpin/sessionlog"
 )
 
 // serveOne serves the request at the start of data. used is how many bytes of data it took; more
@@ -205,7 +206,7 @@ func (c *clientConn) answerSessionRefused(pool *backends.Pool, r request, pin af
 	}
 	cause, unpin := p.sessionRefusal(pool, r, pin, ok, time.Now())
 	if unpin {
-		p.unpinAsync(r.sid, "node down")
+		p.unpinAsync(r.sid, sessionlog.EndNodeDown)
 	}
 	c.answerUnknownSID(pool, r, cause, closing)
 }
@@ -218,12 +219,12 @@ func (c *clientConn) answerUnknownSID(pool *backends.Pool, r request, cause stri
 }
 
 // unpinAsync unpins sid without holding the caller: the loop must not wait on Redis.
-func (p *Proxy) unpinAsync(sid, why string) {
+func (p *Proxy) unpinAsync(sid string, cause sessionlog.Cause) {
 	if p.pinsInLoop() {
-		p.unpin(sid, why)
+		p.unpin(sid, cause)
 		return
 	}
-	go p.unpin(sid, why)
+	go p.unpin(sid, cause)
 }
 
 // The answers the loop makes itself, byte for byte those of the fasthttp path.

@@ -101,7 +101,7 @@ func (x *loopExchange) adoptTunnel(sid string) {
 	s.loop.Remove(nc.fd)
 	c.release()
 	if hooks.OnClose != nil {
-		go hooks.OnClose()
+		go hooks.OnClose(upgrade.Ended{})
 	}
 }
 
@@ -112,10 +112,13 @@ func (p *Proxy) openedHooks(sid string) upgrade.Hooks {
 		return upgrade.Hooks{}
 	}
 	return upgrade.Hooks{
-		OnStart: func(end func()) { p.tunnels.add(sid, end) },
-		OnClose: func() {
+		OnStart: func(end func()) {
+			p.tunnels.add(sid, end)
+			p.sessions.Get(sid).TunnelOpen()
+		},
+		OnClose: func(e upgrade.Ended) {
 			p.tunnels.remove(sid)
-			p.unpin(sid, "websocket closed")
+			p.tunnelEnded(sid, e)
 		},
 		Touch: func() { p.store.Touch(sid) },
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sidpin/sidpin/affinity"
 	"github.com/sidpin/sidpin/configs"
+	"github.com/sidpin/sidpin/sessionlog"
 )
 
 // A paced migration moves a node's sessions elsewhere without a reconnect storm: the node is drained
@@ -122,7 +123,7 @@ func (p *Proxy) runMigration(ctx context.Context, m affinity.Migration) {
 				next = now // fell behind (a slow store): no burst to catch up
 			}
 			kctx, cancel := context.WithTimeout(ctx, kickTimeout+storeTimeout)
-			if _, found, err := p.Kick(kctx, sid); err == nil && found {
+			if _, found, err := p.kick(kctx, sid, sessionlog.EndMigrated); err == nil && found {
 				m.Ended++
 				p.metrics.MigrationEnded(m.Ref.Pool, m.Ref.Node)
 			}

@@ -7,6 +7,7 @@ import (
 	"github.com/sidpin/sidpin/affinity"
 	"github.com/sidpin/sidpin/backends"
 	"github.com/sidpin/sidpin/configs"
+	"github.com/sidpin/sidpin/sessionlog"
 )
 
 // syncEvery is how often runtime drain marks are read from the pin store (shared by every instance)
@@ -18,18 +19,10 @@ func (p *Proxy) Start(ctx context.Context) {
 	p.nodes.Start(ctx)
 	p.startDiscovery(ctx)
 	go p.heartbeat(ctx)
-	go func() {
-		t := time.NewTicker(syncEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				p.syncNodes(ctx)
-			}
-		}
-	}()
+	if p.sessions != nil {
+		go every(ctx, sessionSweepEvery, p.sweepSessions)
+	}
+	go every(ctx, syncEvery, func() { p.syncNodes(ctx) })
 }
 
 // nodeChanged ends the sessions of a node that went down or was removed with on_node_removed: close:
@@ -48,6 +41,7 @@ func (p *Proxy) nodeChanged(c backends.Change) {
 }
 
 func (p *Proxy) endSessions(c backends.Change) {
+	p.sessions.EndNode(c.Node.Pool, c.Node.Name, sessionlog.EndNodeDown) // before their tunnels' ends
 	closed := p.relay.CloseTarget(c.Node.Addr)
 	cut := c.Node.CloseConnections() // requests held on it end now, answered "Session ID unknown"
 	if f := p.front.Load(); f != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/sidpin/sidpin/internal/certfile"
 	"github.com/sidpin/sidpin/internal/proxyproto"
 	"github.com/sidpin/sidpin/metrics"
+	"github.com/sidpin/sidpin/sessionlog"
 	"github.com/sidpin/sidpin/upgrade"
 )
 
@@ -33,8 +34,10 @@ type Proxy struct {
 	tls     bool
 	metrics *metrics.Metrics
 	gone    *tombstones // sessions ended with their node, for the metrics' "node_down" cause
-	tunnels sessionTunnels
-	limits  *clientlimits.Limiter
+	// sessions records the sessions relayed here and writes a line as each ends; nil: log.sessions off.
+	sessions *sessionlog.Log
+	tunnels  sessionTunnels
+	limits   *clientlimits.Limiter
 	// listener is the client listener Serve drains at shutdown; draining makes every answer close
 	// its connection.
 	listener atomic.Pointer[drainingListener]
@@ -55,7 +58,13 @@ type Proxy struct {
 // Option changes how New builds the proxy.
 type Option func(*options)
 
-type options struct{ shared *clientlimits.Shared }
+type options struct {
+	shared   *clientlimits.Shared
+	sessions *slog.Logger
+}
+
+// WithSessionLog writes one line per ended session to out (log.sessions).
+func WithSessionLog(out *slog.Logger) Option { return func(o *options) { o.sessions = out } }
 
 // WithSharedLimits counts limits.per_client across every instance that shares the Redis behind s.
 func WithSharedLimits(s *clientlimits.Shared) Option { return func(o *options) { o.shared = s } }
@@ -72,6 +81,9 @@ func New(cfg *configs.Config, store affinity.Store, log *slog.Logger, opts ...Op
 	p := &Proxy{store: m.InstrumentStore(store, timed), log: log, tls: cfg.TLS.Enabled(), metrics: m,
 		gone: newTombstones(100_000, 5*time.Minute)}
 	p.conf.Store(cfg)
+	if o.sessions != nil {
+		p.sessions = sessionlog.New(o.sessions)
+	}
 	p.peers = newPeers(cfg.Clients)
 	p.life, p.stop = context.WithCancel(context.Background())
 	if p.tls {
@@ -205,6 +217,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	err := errors.Join(p.server.ShutdownWithContext(ctx), <-frontDone)
 	<-closed
 	p.limits.Close()
+	p.sessions.EndAll(sessionlog.EndShutdown) // what this instance still relayed ends with it
 	return err
 }
 

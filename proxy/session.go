@@ -10,6 +10,7 @@ import (
 	"github.com/sidpin/sidpin/affinity"
 	"github.com/sidpin/sidpin/backends"
 	"github.com/sidpin/sidpin/metrics"
+	"github.com/sidpin/sidpin/sessionlog"
 )
 
 // storeTimeout bounds one pin table operation on the request path.
@@ -38,7 +39,7 @@ func (p *Proxy) pinnedNode(ctx *fasthttp.RequestCtx, pool *backends.Pool, r requ
 	cause, unpin := p.sessionRefusal(pool, r, pin, ok, time.Now())
 	p.answerUnknownSID(ctx, pool, r, cause)
 	if unpin {
-		p.unpin(r.sid, "node down")
+		p.unpin(r.sid, sessionlog.EndNodeDown)
 	}
 	return pin, nil
 }
@@ -87,10 +88,12 @@ func (p *Proxy) servePolling(ctx *fasthttp.RequestCtx, pool *backends.Pool, r re
 		if node.Gone() { // the node went down (or was retired) under the request: the session went with it
 			ctx.Response.Reset()
 			p.answerUnknownSID(ctx, pool, r, metrics.CauseNodeDown)
-			p.unpin(r.sid, "node down")
+			p.unpin(r.sid, sessionlog.EndNodeDown)
 		}
 		return
 	}
+	// Counted before the answer's rules, which may end the session (and write its line).
+	p.sessionRequest(pin, int64(len(ctx.PostBody())), max(int64(up.Header.ContentLength()), 0))
 	p.relaySessionAnswer(ctx, up, pool, pin, r, closing)
 }
 
@@ -104,32 +107,22 @@ func (p *Proxy) relaySessionAnswer(ctx *fasthttp.RequestCtx, up *fasthttp.Respon
 		relayAnswer(ctx, up, relay{})
 		if bytes.Contains(ctx.Response.Body(), []byte(`"code":1,`)) {
 			p.metrics.SessionUnknown(pool.Name, metrics.CauseNodeSaid)
-			p.unpin(sid, "the node does not know the session")
+			p.unpin(sid, sessionlog.EndUnknownAtNode)
 		}
 	case status != fasthttp.StatusOK:
 		relayAnswer(ctx, up, relay{})
 	case closing:
 		relayAnswer(ctx, up, relay{})
-		p.unpin(sid, "the client closed the session")
+		p.unpin(sid, sessionlog.EndClientClose)
 	case ctx.IsGet():
 		encoding := contentCoding(up.Header.ContentEncoding())
 		w := newCloseWatch(pin.EIO, r.jsonp, encoding)
 		relayAnswer(ctx, up, relay{watch: w, done: func(complete bool) {
 			if complete && w.closed() {
-				p.unpin(sid, "the node closed the session")
+				p.unpin(sid, sessionlog.EndNodeClose)
 			}
 		}})
 	default:
 		relayAnswer(ctx, up, relay{})
 	}
-}
-
-func (p *Proxy) unpin(sid, why string) {
-	sctx, cancel := storeCtx()
-	defer cancel()
-	if _, err := p.store.Unpin(sctx, sid); err != nil {
-		p.log.Warn("unpin failed", "sid", sid, "err", err)
-		return
-	}
-	p.log.Debug("session unpinned", "sid", sid, "why", why)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/sidpin/sidpin/backends"
 	"github.com/sidpin/sidpin/configs"
 	"github.com/sidpin/sidpin/engineio"
+	"github.com/sidpin/sidpin/sessionlog"
 	"github.com/sidpin/sidpin/upgrade"
 )
 
@@ -63,7 +64,8 @@ func upgradeFault(err error) backends.Fault {
 // serveSessionUpgrade relays an established session's WebSocket (a probe, then the upgraded
 // session) to its node.
 func (p *Proxy) serveSessionUpgrade(ctx *fasthttp.RequestCtx, pool *backends.Pool, r request) {
-	if _, node := p.pinnedNode(ctx, pool, r); node != nil {
+	if pin, node := p.pinnedNode(ctx, pool, r); node != nil {
+		p.sessionRecord(pin) // an instance that relays only the WebSocket of a session has its part too
 		p.relayUpgrade(ctx, node, p.probeHooks(pool.Name, r.sid))
 	}
 }
@@ -110,13 +112,14 @@ func (p *Proxy) openHooks(pool *backends.Pool, node *backends.Node, r request, c
 		OnStart: func(end func()) {
 			if s := sid.Load(); s != nil {
 				p.tunnels.add(*s, end)
+				p.sessions.Get(*s).TunnelOpen()
 			}
 		},
-		OnClose: func() {
+		OnClose: func(e upgrade.Ended) {
 			endHandshake()
 			if s := sid.Load(); s != nil {
 				p.tunnels.remove(*s)
-				p.unpin(*s, "websocket closed")
+				p.tunnelEnded(*s, e)
 			}
 		},
 		Touch: func() {
@@ -135,6 +138,7 @@ func (p *Proxy) probeHooks(pool, sid string) upgrade.Hooks {
 		OnUpgrade: func() {
 			upgraded.Store(true)
 			p.metrics.Upgrade(pool, true)
+			p.sessions.Get(sid).Upgraded()
 			sctx, cancel := storeCtx()
 			defer cancel()
 			_ = p.store.SetTransport(sctx, sid, affinity.TransportUpgraded)
@@ -142,14 +146,14 @@ func (p *Proxy) probeHooks(pool, sid string) upgrade.Hooks {
 		OnRefused: func(status int, body []byte) {
 			p.metrics.Upgrade(pool, false)
 			if status == fasthttp.StatusBadRequest && bytes.Contains(body, []byte(engineio.ErrorMessage(engineio.ErrCodeUnknownSID))) {
-				p.unpin(sid, "node does not know the sid")
+				p.unpin(sid, sessionlog.EndUnknownAtNode)
 			}
 		},
 		OnStart: func(end func()) { p.tunnels.add(sid, end) },
-		OnClose: func() {
+		OnClose: func(e upgrade.Ended) {
 			p.tunnels.remove(sid)
 			if upgraded.Load() {
-				p.unpin(sid, "websocket closed")
+				p.tunnelEnded(sid, e)
 				return
 			}
 			p.metrics.Upgrade(pool, false)

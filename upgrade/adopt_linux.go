@@ -52,6 +52,7 @@ func (r *Relay) Adopt(a Adopted) error {
 		return ErrStopped
 	}
 	r.bytes.toClient.Add(uint64(len(a.ToClient)))
+	lt.a.own += uint64(len(a.ToClient))
 	loopTunnels.Add(1)
 	if t.hooks.OnStart != nil {
 		t.hooks.OnStart(func() { t.goAway(false) })

@@ -31,6 +31,7 @@ type side struct {
 	pending []byte         // bytes read from peer that this socket could not take yet
 	out     frameCursor    // frames of the bytes sent to this socket (written or pending)
 	sent    *atomic.Uint64 // the relay's count of bytes towards this socket
+	own     uint64         // this tunnel's count of bytes towards this socket
 	readEOF bool           // nothing more will be read from this socket
 	shut    bool           // its write side is shut: nothing more may be written
 	last    bool           // the tunnel is going away: shut the write side once pending is written
@@ -47,6 +48,7 @@ type loopTunnel struct {
 	done    func()
 	active  *atomic.Int64 // unix nanos of the last bytes moved, for the relay's idle check
 	grace   *evloop.Timer // ends the tunnel when its other stream does not end in time
+	first   *side         // the side whose stream ended (or failed) first
 }
 
 // loopTunnels counts the tunnels the loops have taken, for tests and diagnostics.
@@ -133,6 +135,7 @@ func (t *loopTunnel) read(s *side, toEnd bool) {
 		case errno == unix.EAGAIN:
 			return
 		case errno != 0:
+			t.gone(s)
 			t.end()
 			return
 		case n == 0:
@@ -148,6 +151,7 @@ func (t *loopTunnel) read(s *side, toEnd bool) {
 		}
 		s.peer.out.advance(buf[:n])
 		s.peer.sent.Add(uint64(n))
+		s.peer.own += uint64(n)
 		if !t.write(s.peer, buf[:n]) {
 			return
 		}
@@ -161,6 +165,7 @@ func (t *loopTunnel) read(s *side, toEnd bool) {
 // half-close is passed on, and the other stream has closeGrace to end too.
 func (t *loopTunnel) readEnd(s *side) {
 	s.readEOF = true
+	t.gone(s)
 	if s.peer.readEOF {
 		t.end()
 		return
@@ -191,9 +196,29 @@ func (t *loopTunnel) write(s *side, b []byte) bool {
 	case unix.EAGAIN:
 		s.pending = append([]byte(nil), b[w:]...)
 	default:
+		t.gone(s)
 		t.end()
 	}
 	return false
+}
+
+// gone notes that s's peer went away (its stream ended, or a read or write failed), unless the
+// other one went first or sidpin is ending the tunnel.
+func (t *loopTunnel) gone(s *side) {
+	if t.first == nil && !t.closing {
+		t.first = s
+	}
+}
+
+// summary is what the loop relayed each way and which side ended first; read once it ended.
+func (t *loopTunnel) summary() (toClient, toNode uint64, first whichEnd) {
+	switch t.first {
+	case t.a:
+		first = endClient
+	case t.b:
+		first = endNode
+	}
+	return t.a.own, t.b.own, first
 }
 
 // flush writes a side's pending bytes, and shuts its write side after them when the tunnel is going
@@ -206,6 +231,7 @@ func (t *loopTunnel) flush(s *side) bool {
 		s.pending = s.pending[w:]
 		return true // the next EPOLLOUT edge continues
 	default:
+		t.gone(s)
 		t.end()
 		return false
 	}

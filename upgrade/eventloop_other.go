@@ -17,6 +17,8 @@ func (*loopTunnel) goAway(clientLast, nodeLast []byte, wait time.Duration) {}
 
 func (*loopTunnel) endNow() {}
 
+func (*loopTunnel) summary() (toClient, toNode uint64, first whichEnd) { return 0, 0, endNone }
+
 // handOver is Linux-only; elsewhere tunnels are copied by goroutines.
 func handOver(client, node net.Conn, active *atomic.Int64, done func(), toClient, toNode frameCursor, bytes *relayedBytes) *loopTunnel {
 	return nil

@@ -23,6 +23,7 @@ type flow struct {
 	dst    net.Conn
 	frames frameCursor    // frames of the bytes written to dst
 	sent   *atomic.Uint64 // the relay's count of bytes in this direction
+	own    atomic.Uint64  // this tunnel's count of bytes in this direction
 	open   bool           // the WebSocket stream has begun (towards the client: once the 101 is written)
 	ended  bool           // nothing more is written; the write side is shut
 }
@@ -49,6 +50,7 @@ func (f *flow) write(b []byte) error {
 	n, err := f.dst.Write(b)
 	f.frames.advance(b[:n])
 	f.sent.Add(uint64(n))
+	f.own.Add(uint64(n))
 	return err
 }
 

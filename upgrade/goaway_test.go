@@ -226,7 +226,7 @@ func TestShutdownSendsGoingAway(t *testing.T) {
 			var closes atomic.Int32
 			addr, relay := routedFront(t, mode.opts, func(string) string { return node }, func() Hooks {
 				h := mode.hooks
-				h.OnClose = func() { closes.Add(1) }
+				h.OnClose = func(Ended) { closes.Add(1) }
 				return h
 			})
 			before := loopTunnels.Load()
@@ -325,7 +325,7 @@ func TestCloseTarget(t *testing.T) {
 					return nodeA
 				}
 				return nodeB
-			}, func() Hooks { return Hooks{OnClose: func() { closes.Add(1) }} })
+			}, func() Hooks { return Hooks{OnClose: func(Ended) { closes.Add(1) }} })
 			a1, a2, b := dialRaw(t, addr, "/ws/a"), dialRaw(t, addr, "/ws/a"), dialRaw(t, addr, "/ws/b")
 			for _, c := range []*rawClient{a1, a2, b} {
 				c.echo(t, "up")
@@ -366,7 +366,7 @@ func TestShutdownBeforeTheOpenFrame(t *testing.T) {
 	node, codes := closeCodeNode(t) // it never sends an open frame
 	ended := make(chan struct{})
 	addr, relay := routedFront(t, Options{}, func(string) string { return node }, func() Hooks {
-		return Hooks{OnOpen: func(engineio.OpenInfo) error { return nil }, OnClose: func() { close(ended) }}
+		return Hooks{OnOpen: func(engineio.OpenInfo) error { return nil }, OnClose: func(Ended) { close(ended) }}
 	})
 	c := dialRaw(t, addr, "/ws") // the tunnel has written the 101 and waits for the open frame
 	go relay.Shutdown()
@@ -389,7 +389,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 			node, _ := closeCodeNode(t)
 			var closes atomic.Int32
 			addr, relay := routedFront(t, mode.opts, func(string) string { return node }, func() Hooks {
-				return Hooks{OnClose: func() { closes.Add(1) }}
+				return Hooks{OnClose: func(Ended) { closes.Add(1) }}
 			})
 			const clients = 10
 			var conns []*websocket.Conn

@@ -159,7 +159,7 @@ func TestProbeTimeout(t *testing.T) {
 	closed := make(chan struct{})
 	addr, _ := routedFront(t, Options{ProbeTimeout: 300 * time.Millisecond}, func(string) string { return node.addr },
 		func() Hooks {
-			return Hooks{OnUpgrade: func() { upgradedOnce.Store(true) }, OnClose: func() { close(closed) }}
+			return Hooks{OnUpgrade: func() { upgradedOnce.Store(true) }, OnClose: func(Ended) { close(closed) }}
 		})
 	c := dialRaw(t, addr, "/ws")
 	c.Write(maskedText("2probe"))

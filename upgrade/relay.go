@@ -39,13 +39,22 @@ type Hooks struct {
 	// OnStart runs when a tunnel's stream begins (after the 101 and, for WebSocket-first, OnOpen) with
 	// a function that ends the tunnel as CloseTarget does (an operator's kick).
 	OnStart func(end func())
-	// OnClose runs once when a tunnel (the node answered 101) ends, however early.
-	OnClose func()
+	// OnClose runs once when a tunnel (the node answered 101) ends, however early, with how it went.
+	OnClose func(Ended)
 	// Touch runs every TouchEvery while the tunnel is open (it keeps the session's pin alive).
 	Touch func()
 	// OnNodeFailed hears what the node did wrong after its 101 (no open frame in time); it wraps
 	// ErrNoAnswer.
 	OnNodeFailed func(err error)
+}
+
+// Ended is how a tunnel went: the stream bytes it relayed each way (the 101 not included), and
+// whether the node ended its stream (or failed) before the client did. Neither peer ended first
+// when sidpin ended the tunnel (a kick, a shutdown): NodeFirst is then false.
+type Ended struct {
+	ToClient, ToNode uint64
+	NodeFirst        bool
+	Idle             bool // the relay closed it after timeouts.websocket_idle without a byte either way
 }
 
 // Options configure a Relay.
@@ -388,6 +397,7 @@ func (r *Relay) touchLoop() {
 		}
 		for _, t := range idle {
 			r.options().Logger.Debug("closing an idle websocket tunnel", "idle_timeout", r.options().IdleTimeout)
+			t.idleClosed.Store(true)
 			t.close()
 		}
 	}

@@ -21,22 +21,26 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // echoNode is a WebSocket echo server (the relay moves bytes; Engine.IO is tested in package proxy).
 func echoNode(t *testing.T) string {
 	t.Helper()
+	return wsNode(t, func(c *websocket.Conn) {
+		c.SetReadLimit(8 << 20)
+		for {
+			kind, data, err := c.ReadMessage()
+			if err != nil || c.WriteMessage(kind, data) != nil {
+				return
+			}
+		}
+	})
+}
+
+// wsNode serves WebSockets with serve on loopback until the test ends.
+func wsNode(t *testing.T, serve func(*websocket.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	up := websocket.FastHTTPUpgrader{CheckOrigin: func(*fasthttp.RequestCtx) bool { return true }}
-	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
-		_ = up.Upgrade(ctx, func(c *websocket.Conn) {
-			c.SetReadLimit(8 << 20)
-			for {
-				kind, data, err := c.ReadMessage()
-				if err != nil || c.WriteMessage(kind, data) != nil {
-					return
-				}
-			}
-		})
-	}}
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { _ = up.Upgrade(ctx, serve) }}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Shutdown() })
 	return ln.Addr().String()
@@ -72,7 +76,7 @@ func TestRelayModes(t *testing.T) {
 			var closed sync.WaitGroup
 			url, relay := relayFront(t, node, mode.opts, func() Hooks {
 				closed.Add(1)
-				return Hooks{OnClose: closed.Done}
+				return Hooks{OnClose: func(Ended) { closed.Done() }}
 			})
 			before := loopTunnels.Load()
 			var wg sync.WaitGroup
@@ -117,7 +121,7 @@ func waitClosed(t *testing.T, wg *sync.WaitGroup) {
 func TestRelayCloseEndsLoopedTunnels(t *testing.T) {
 	node := echoNode(t)
 	var closed sync.WaitGroup
-	url, relay := relayFront(t, node, Options{}, func() Hooks { closed.Add(1); return Hooks{OnClose: closed.Done} })
+	url, relay := relayFront(t, node, Options{}, func() Hooks { closed.Add(1); return Hooks{OnClose: func(Ended) { closed.Done() }} })
 	var conns []*websocket.Conn
 	for i := 0; i < 5; i++ {
 		c, _, err := websocket.DefaultDialer.Dial(url, nil)
@@ -186,7 +190,7 @@ func TestRelayIdleTimeout(t *testing.T) {
 	}{{"event loop", Options{IdleTimeout: 300 * time.Millisecond}}, {"goroutines", Options{IdleTimeout: 300 * time.Millisecond, NoEventLoop: true}}} {
 		t.Run(mode.name, func(t *testing.T) {
 			var closed sync.WaitGroup
-			url, _ := relayFront(t, node, mode.opts, func() Hooks { closed.Add(1); return Hooks{OnClose: closed.Done} })
+			url, _ := relayFront(t, node, mode.opts, func() Hooks { closed.Add(1); return Hooks{OnClose: func(Ended) { closed.Done() }} })
 			busy, _, err := websocket.DefaultDialer.Dial(url, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -232,7 +236,7 @@ func TestRelayEndsHalfClosedTunnels(t *testing.T) {
 	}{{"event loop", Options{}}, {"goroutines", Options{NoEventLoop: true}}} {
 		t.Run(mode.name, func(t *testing.T) {
 			ended := make(chan struct{})
-			url, _ := relayFront(t, node, mode.opts, func() Hooks { return Hooks{OnClose: func() { close(ended) }} })
+			url, _ := relayFront(t, node, mode.opts, func() Hooks { return Hooks{OnClose: func(Ended) { close(ended) }} })
 			c, err := net.Dial("tcp", strings.TrimPrefix(strings.TrimSuffix(url, "/ws"), "ws://"))
 			if err != nil {
 				t.Fatal(err)
@@ -245,5 +249,61 @@ func TestRelayEndsHalfClosedTunnels(t *testing.T) {
 				t.Fatal("a tunnel whose node half-closed never ended")
 			}
 		})
+	}
+}
+
+// oneEchoNode echoes one message, then closes its WebSocket when closeAfter, else keeps echoing.
+func oneEchoNode(t *testing.T, closeAfter bool) string {
+	t.Helper()
+	return wsNode(t, func(c *websocket.Conn) {
+		defer c.Close()
+		for {
+			kind, data, err := c.ReadMessage()
+			if err != nil || c.WriteMessage(kind, data) != nil || closeAfter {
+				return
+			}
+		}
+	})
+}
+
+// TestTunnelEndedSays checks what OnClose hears: the bytes each way, and which peer ended first.
+func TestTunnelEndedSays(t *testing.T) {
+	msg := bytes.Repeat([]byte("x"), 1000)
+	for _, mode := range []struct {
+		name string
+		opts Options
+	}{{"event loop", Options{}}, {"goroutines", Options{NoEventLoop: true}}} {
+		for _, nodeFirst := range []bool{false, true} {
+			name := mode.name + "/client first"
+			if nodeFirst {
+				name = mode.name + "/node first"
+			}
+			t.Run(name, func(t *testing.T) {
+				ended := make(chan Ended, 1)
+				url, _ := relayFront(t, oneEchoNode(t, nodeFirst), mode.opts, func() Hooks {
+					return Hooks{OnClose: func(e Ended) { ended <- e }}
+				})
+				ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ws.Close()
+				time.Sleep(50 * time.Millisecond) // the loop takes the tunnel
+				echo(t, ws, msg)
+				if !nodeFirst {
+					ws.Close()
+				}
+				var e Ended
+				select {
+				case e = <-ended:
+				case <-time.After(10 * time.Second):
+					t.Fatal("OnClose did not run")
+				}
+				// The client's frames are masked (1000 bytes + a 8-byte header), the node's are not.
+				if e.NodeFirst != nodeFirst || e.ToNode < 1008 || e.ToClient < 1004 || e.ToNode > 1100 || e.ToClient > 1100 {
+					t.Fatalf("OnClose heard %+v; want NodeFirst %v and about 1000 bytes each way", e, nodeFirst)
+				}
+			})
+		}
 	}
 }

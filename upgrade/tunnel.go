@@ -39,9 +39,11 @@ type tunnel struct {
 	probing        bool
 	awayAfterProbe bool
 
-	nodeEOF   atomic.Bool  // the node ended its stream (not merely a stopped copy)
-	active    atomic.Int64 // unix nanos of the last bytes moved either way, for the idle timeout
-	finishing sync.Once
+	nodeEOF    atomic.Bool  // the node ended its stream (not merely a stopped copy)
+	firstEnd   atomic.Int32 // the whichEnd whose stream ended (or failed) first, while goroutines copy
+	idleClosed atomic.Bool  // the relay closed it for moving nothing (Options.IdleTimeout)
+	active     atomic.Int64 // unix nanos of the last bytes moved either way, for the idle timeout
+	finishing  sync.Once
 	// released ends what the client connection's wrapper counts (a per-client connection cap) once
 	// the event loop has taken the socket and closed the wrapper's connection under it.
 	released func()
@@ -233,7 +235,7 @@ func (t *tunnel) finish() {
 			t.released()
 		}
 		if t.hooks.OnClose != nil {
-			t.hooks.OnClose()
+			t.hooks.OnClose(t.summary())
 		}
 		t.relay.track(t, false)
 	})
@@ -287,6 +289,7 @@ func (t *tunnel) copyNodeToClient() {
 	if errors.As(err, &ne) && ne.Timeout() {
 		return // stopped on purpose (the probe hands its sockets to the event loop)
 	}
+	t.endedFirst(err == nil, endClient, endNode)
 	t.nodeEOF.Store(true)
 	t.endFlow(&t.toClient)
 	// The client may still answer (a close frame), but not forever: one that vanished without a FIN
@@ -296,8 +299,47 @@ func (t *tunnel) copyNodeToClient() {
 
 // copyClientToNode moves the client's bytes to the node until the client ends.
 func (t *tunnel) copyClientToNode() {
-	_ = t.pump(t.client, &t.toNode)
+	err := t.pump(t.client, &t.toNode)
+	t.endedFirst(err == nil, endNode, endClient)
 	t.endFlow(&t.toNode)
+}
+
+// whichEnd names a tunnel's peer.
+type whichEnd int32
+
+const (
+	endNone whichEnd = iota
+	endClient
+	endNode
+)
+
+// endedFirst notes which peer went away when a copy stopped (the writer's when its write failed,
+// else the reader's), unless one went first or the tunnel is going away on sidpin's initiative.
+func (t *tunnel) endedFirst(writeFailed bool, writer, reader whichEnd) {
+	gone := reader
+	if writeFailed {
+		gone = writer
+	}
+	t.firstEnd.CompareAndSwap(int32(endNone), int32(gone))
+}
+
+// summary tells OnClose how the tunnel went: bytes each way, and which peer ended first.
+func (t *tunnel) summary() Ended {
+	e := Ended{ToClient: t.toClient.own.Load(), ToNode: t.toNode.own.Load(), Idle: t.idleClosed.Load()}
+	first := whichEnd(t.firstEnd.Load())
+	t.mu.Lock()
+	lt := t.loop
+	t.mu.Unlock()
+	if lt != nil { // the loop ended it (finish runs after its end): its fields are settled
+		toClient, toNode, loopFirst := lt.summary()
+		e.ToClient += toClient
+		e.ToNode += toNode
+		if first == endNone {
+			first = loopFirst
+		}
+	}
+	e.NodeFirst = first == endNode
+	return e
 }
 
 // pump copies src into f until src ends, and returns the read error (nil after a failed write). It

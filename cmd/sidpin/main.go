@@ -76,7 +76,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, cfg.Summary())
 		return 0
 	}
-	return serve(cfg, f.listen, newLogger(cfg.Log, stderr))
+	log := newLogger(cfg.Log, stderr)
+	var sessions *slog.Logger
+	if cfg.Log.Sessions { // INFO lines, whatever log.level says
+		sessions = newLogger(configs.Log{Level: "info", Format: cfg.Log.Format}, stderr)
+	}
+	return serve(cfg, f.listen, log, sessions)
 }
 
 var errUsage = errors.New("sidpin: give -config FILE, or -listen ADDR -to URL[,URL...] (see configs/reference.yaml)")
@@ -157,7 +162,7 @@ func newStore(ctx context.Context, cfg *configs.Config, log *slog.Logger) (affin
 }
 
 // serve runs sidpin with cfg; listenFlag is the -listen override, kept across reloads.
-func serve(cfg *configs.Config, listenFlag string, log *slog.Logger) int {
+func serve(cfg *configs.Config, listenFlag string, log, sessions *slog.Logger) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	store, opts, closeStore, err := newStore(ctx, cfg, log)
@@ -167,6 +172,9 @@ func serve(cfg *configs.Config, listenFlag string, log *slog.Logger) int {
 	}
 	defer closeStore()
 	defer store.Close()
+	if sessions != nil {
+		opts = append(opts, proxy.WithSessionLog(sessions))
+	}
 	p, err := proxy.New(cfg, store, log, opts...)
 	if err != nil {
 		log.Error("cannot start", "err", err)

@@ -55,6 +55,7 @@ const FAST_HEALTH = { kind: 'http', path: '/healthz', interval: '300ms', timeout
 // any value, to write an invalid file).
 function poolConfigYAML({
   listenPort, adminPort, tokenEnv = '', nodes, onNodeRemoved = null, health = FAST_HEALTH, shutdownGrace = null,
+  log = 'log: {level: info}',
 }) {
   const lines = [
     `listen: 127.0.0.1:${listenPort}`,
@@ -74,7 +75,7 @@ function poolConfigYAML({
     lines.push(`      - {name: ${n.name}, url: "${n.url}"${extra.length ? `, ${extra.join(', ')}` : ''}}`);
   }
   if (shutdownGrace) lines.push('timeouts:', `  shutdown_grace: ${shutdownGrace}`);
-  lines.push('log: {level: info}');
+  lines.push(log);
   return `${lines.join('\n')}\n`;
 }
 
