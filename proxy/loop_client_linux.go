@@ -91,7 +91,7 @@ func (s *shard) accepted(fd int, sa unix.Sockaddr) {
 		refuse(fd, answerTooManyConns.close)
 		return
 	}
-	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	_ = evloop.NoDelay(fd)
 	if s.p.peers.proxyProtocol.Contains(addr.Addr()) {
 		// The client's address comes with the PROXY header: counted per client once it is read.
 		if c := s.adopt(fd, addr, func() {}, nil); c != nil {
@@ -142,7 +142,7 @@ func (c *clientConn) readProxyHeader(data []byte) (int, bool) {
 func (s *shard) adopt(fd int, addr netip.AddrPort, release func(), buffered []byte) *clientConn {
 	c := &clientConn{s: s, fd: fd, addr: addr, release: release}
 	if err := s.loop.Add(fd, c, evloop.In|evloop.Out|evloop.RdHup|evloop.Edge); err != nil {
-		unix.Close(fd)
+		evloop.Close(fd)
 		release()
 		s.f.conns.Add(-1)
 		return nil
@@ -159,7 +159,7 @@ func (s *shard) adopt(fd int, addr netip.AddrPort, release func(), buffered []by
 // refuse writes a whole answer to a connection just accepted (its send buffer takes it) and closes it.
 func refuse(fd int, answer []byte) {
 	_, _ = evloop.Write(fd, answer)
-	unix.Close(fd)
+	evloop.Close(fd)
 }
 
 var answerTooManyConns = newCanned(fasthttp.StatusServiceUnavailable, "sidpin: limits.max_connections reached")

@@ -102,14 +102,14 @@ const acceptBatch = 64
 func (a *acceptor) Event(uint32) {
 	f := a.s.f
 	for range acceptBatch {
-		fd, sa, err := unix.Accept4(f.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		fd, sa, errno := evloop.Accept4(f.lfd)
 		switch {
-		case err == unix.EAGAIN || err == unix.EBADF:
+		case errno == unix.EAGAIN || errno == unix.EBADF:
 			return
-		case err == unix.EINTR || err == unix.ECONNABORTED:
+		case errno == unix.EINTR || errno == unix.ECONNABORTED:
 			continue
-		case err != nil:
-			a.s.pauseAccept(err)
+		case errno != 0:
+			a.s.pauseAccept(errno)
 			return
 		}
 		f.lastConn.Store(a.s.loop.Now())

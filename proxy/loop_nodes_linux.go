@@ -20,7 +20,7 @@ import (
 type nodePool struct {
 	node *backends.Node
 	ep   backends.Endpoint
-	sa   unix.Sockaddr
+	sa   *evloop.RawAddr // nil: an address family the loop does not dial
 	idle []*nodeConn
 	open map[*nodeConn]struct{}
 }
@@ -45,7 +45,8 @@ const loopIdleConnTimeout = 4 * time.Second
 func (s *shard) poolFor(node *backends.Node, ep backends.Endpoint) *nodePool {
 	np := s.pools[ep.Transport]
 	if np == nil || np.ep.Addr != ep.Addr {
-		np = &nodePool{node: node, ep: ep, sa: sockaddr(ep), open: map[*nodeConn]struct{}{}}
+		sa, _ := evloop.NewRawAddr(sockaddr(ep))
+		np = &nodePool{node: node, ep: ep, sa: sa, open: map[*nodeConn]struct{}{}}
 		if old := s.pools[ep.Transport]; old != nil {
 			s.dropIdle(old) // the node's address changed: its kept connections go
 		}
@@ -91,28 +92,28 @@ func (s *shard) dial(np *nodePool, x *loopExchange) (*nodeConn, error) {
 	} else if np.ep.MaxConns <= 0 {
 		np.ep.Conns.Add(1)
 	}
-	family := unix.AF_INET
-	if _, v6 := np.sa.(*unix.SockaddrInet6); v6 {
-		family = unix.AF_INET6
-	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
+	if np.sa == nil {
 		np.ep.Conns.Add(-1)
-		return nil, dialError(err)
+		return nil, dialError(unix.EAFNOSUPPORT)
 	}
-	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	fd, errno := evloop.Socket(np.sa.Family)
+	if errno != 0 {
+		np.ep.Conns.Add(-1)
+		return nil, dialError(errno)
+	}
+	_ = evloop.NoDelay(fd)
 	nc := &nodeConn{s: s, pool: np, fd: fd}
-	switch err := unix.Connect(fd, np.sa); err {
-	case nil:
+	switch errno := evloop.Connect(fd, np.sa); errno {
+	case 0:
 	case unix.EINPROGRESS:
 		nc.connecting = true
 	default:
-		unix.Close(fd)
+		evloop.Close(fd)
 		np.ep.Conns.Add(-1)
-		return nil, dialError(err)
+		return nil, dialError(errno)
 	}
 	if err := s.loop.Add(fd, nc, evloop.In|evloop.Out|evloop.RdHup|evloop.Edge); err != nil {
-		unix.Close(fd)
+		evloop.Close(fd)
 		np.ep.Conns.Add(-1)
 		return nil, dialError(err)
 	}

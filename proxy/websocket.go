@@ -26,7 +26,9 @@ func relayOptions(cfg *configs.Config, log *slog.Logger) upgrade.Options {
 		MaxFrame:         cfg.Limits.MaxBodyBytes,
 		TouchEvery:       touchEvery(cfg),
 		IdleTimeout:      cfg.Timeouts.WebSocketIdle.D(),
-		Logger:           log,
+		// The memory pin table answers without waiting: a tunnel's end (its unpin) runs in the loop.
+		CloseInLoop: cfg.Store.Kind == configs.StoreMemory,
+		Logger:      log,
 	}
 }
 

@@ -34,7 +34,7 @@ var ErrStopped = errors.New("upgrade: the relay is stopped")
 func (r *Relay) Adopt(a Adopted) error {
 	t := &tunnel{relay: r, target: a.Target, hooks: a.Hooks, released: a.Release}
 	t.active.Store(a.Loop.Now())
-	lt := &loopTunnel{loop: a.Loop, done: t.finish, active: &t.active}
+	lt := &loopTunnel{loop: a.Loop, done: t.finish, inline: r.options().CloseInLoop, active: &t.active}
 	lt.a = &side{fd: a.Client, tunnel: lt, sent: &r.bytes.toClient}
 	lt.b = &side{fd: a.Node, tunnel: lt, sent: &r.bytes.toNode}
 	lt.a.peer, lt.b.peer = lt.b, lt.a

@@ -46,6 +46,7 @@ type loopTunnel struct {
 	ended   atomic.Bool // closed, readable without the lock: done need not take it to end the tunnel again
 	closing bool        // goAway ran: what the peers send is dropped
 	done    func()
+	inline  bool          // done may run in the loop (Options.CloseInLoop): it takes no loop lock and never waits
 	active  *atomic.Int64 // unix nanos of the last bytes moved, for the relay's idle check
 	grace   *evloop.Timer // ends the tunnel when its other stream does not end in time
 	first   *side         // the side whose stream ended (or failed) first
@@ -58,7 +59,7 @@ var loopTunnels atomic.Int64
 // of the streams towards each; done runs afterwards and active is stamped whenever bytes move. On
 // success the connections are closed (the loop relays duplicates of their descriptors); it returns
 // nil, and leaves them alone, when they are not plain TCP or no loop is available.
-func handOver(client, node net.Conn, active *atomic.Int64, done func(), toClient, toNode frameCursor, bytes *relayedBytes) *loopTunnel {
+func handOver(client, node net.Conn, active *atomic.Int64, done func(), inline bool, toClient, toNode frameCursor, bytes *relayedBytes) *loopTunnel {
 	l, err := evloop.Next()
 	if err != nil {
 		return nil
@@ -72,7 +73,7 @@ func handOver(client, node net.Conn, active *atomic.Int64, done func(), toClient
 		unix.Close(cfd)
 		return nil
 	}
-	t := &loopTunnel{loop: l, done: done, active: active}
+	t := &loopTunnel{loop: l, done: done, inline: inline, active: active}
 	t.a = &side{fd: cfd, tunnel: t, out: toClient, sent: &bytes.toClient}
 	t.b = &side{fd: nfd, tunnel: t, out: toNode, sent: &bytes.toNode}
 	t.a.peer, t.b.peer = t.b, t.a
@@ -245,7 +246,7 @@ func (t *loopTunnel) flush(s *side) bool {
 func shutWrite(s *side) {
 	if !s.shut {
 		s.shut = true
-		_ = unix.Shutdown(s.fd, unix.SHUT_WR)
+		evloop.ShutdownWrite(s.fd)
 	}
 }
 
@@ -260,7 +261,11 @@ func (t *loopTunnel) end() {
 	t.grace = nil
 	t.loop.Remove(t.a.fd)
 	t.loop.Remove(t.b.fd)
-	if t.done != nil {
+	switch {
+	case t.done == nil:
+	case t.inline:
+		t.done()
+	default:
 		go t.done()
 	}
 }

@@ -20,6 +20,6 @@ func (*loopTunnel) endNow() {}
 func (*loopTunnel) summary() (toClient, toNode uint64, first whichEnd) { return 0, 0, endNone }
 
 // handOver is Linux-only; elsewhere tunnels are copied by goroutines.
-func handOver(client, node net.Conn, active *atomic.Int64, done func(), toClient, toNode frameCursor, bytes *relayedBytes) *loopTunnel {
+func handOver(client, node net.Conn, active *atomic.Int64, done func(), inline bool, toClient, toNode frameCursor, bytes *relayedBytes) *loopTunnel {
 	return nil
 }

@@ -69,6 +69,9 @@ type Options struct {
 	// NoEventLoop relays every tunnel with two goroutines instead of handing established tunnels to
 	// the epoll event loop (for comparison; TLS clients always use goroutines).
 	NoEventLoop bool
+	// CloseInLoop says that the hooks' OnClose never waits (no I/O: the memory pin table), so the
+	// event loop runs a tunnel's end itself instead of starting a goroutine for it.
+	CloseInLoop bool
 	Logger      *slog.Logger
 }
 

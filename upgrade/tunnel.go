@@ -201,7 +201,7 @@ func (t *tunnel) handOver() bool {
 	if h, ok := t.clientRaw().(handOffer); ok && t.released == nil {
 		t.released = h.HandOff() // the loop closes the socket's Go side now; the client stays
 	}
-	t.loop = handOver(t.clientTCP(), t.node, &t.active, t.finish, t.toClient.cursor(), t.toNode.cursor(), &t.relay.bytes)
+	t.loop = handOver(t.clientTCP(), t.node, &t.active, t.finish, t.relay.options().CloseInLoop, t.toClient.cursor(), t.toNode.cursor(), &t.relay.bytes)
 	return t.loop != nil
 }
 

@@ -158,7 +158,7 @@ func (l *Loop) Add(fd int, h Handler, events uint32) error {
 		l.handlers = append(l.handlers, make([]Handler, max(n, 2*len(l.handlers))-len(l.handlers))...)
 	}
 	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
-	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	if err := epollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		return err
 	}
 	l.handlers[fd] = h
@@ -168,7 +168,7 @@ func (l *Loop) Add(fd int, h Handler, events uint32) error {
 // Modify changes the events fd is registered for; the lock must be held.
 func (l *Loop) Modify(fd int, events uint32) error {
 	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
-	return unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
+	return epollCtl(l.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
 }
 
 // Rebind gives fd, registered already, to another handler with new events; the lock must be held.
@@ -193,7 +193,7 @@ func (l *Loop) Remove(fd int) {
 	if fd < len(l.handlers) {
 		l.handlers[fd] = nil
 	}
-	unix.Close(fd)
+	Close(fd)
 }
 
 // Forget deregisters fd without closing it (it is handed on); the lock must be held.
@@ -201,7 +201,7 @@ func (l *Loop) Forget(fd int) {
 	if fd < len(l.handlers) {
 		l.handlers[fd] = nil
 	}
-	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+	_ = epollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 }
 
 // Timer is a deadline in a loop; its function runs under the loop's lock once it passes, unless

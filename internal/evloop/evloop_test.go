@@ -3,6 +3,8 @@
 package evloop
 
 import (
+	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -175,5 +177,90 @@ func TestEarlierTimerRearms(t *testing.T) {
 	case <-fired:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the earlier timer waited for the later one")
+	}
+}
+
+// TestRawSocketCalls connects with the raw calls to a listener and accepts with them, on IPv4 and
+// IPv6 loopback: the peer address read back is the connecting socket's.
+func TestRawSocketCalls(t *testing.T) {
+	for _, network := range []string{"tcp4", "tcp6"} {
+		t.Run(network, func(t *testing.T) {
+			host := "127.0.0.1:0"
+			if network == "tcp6" {
+				host = "[::1]:0"
+			}
+			ln, err := net.Listen(network, host)
+			if err != nil {
+				t.Skipf("no %s loopback: %v", network, err)
+			}
+			defer ln.Close()
+			lf, err := ln.(*net.TCPListener).File()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lf.Close()
+			lfd := int(lf.Fd())
+			_ = unix.SetNonblock(lfd, true)
+			ap := ln.Addr().(*net.TCPAddr).AddrPort()
+			var sa unix.Sockaddr = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+			if network == "tcp4" {
+				sa = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+			}
+			ra, ok := NewRawAddr(sa)
+			if !ok {
+				t.Fatal("NewRawAddr refused an inet address")
+			}
+			fd, errno := Socket(ra.Family)
+			if errno != 0 {
+				t.Fatal(errno)
+			}
+			defer Close(fd)
+			if errno := NoDelay(fd); errno != 0 {
+				t.Fatal(errno)
+			}
+			if errno := Connect(fd, ra); errno != 0 && errno != unix.EINPROGRESS {
+				t.Fatalf("connect: %v", errno)
+			}
+			var cfd int
+			var peer unix.Sockaddr
+			for i := 0; ; i++ {
+				cfd, peer, errno = Accept4(lfd)
+				if errno != unix.EAGAIN || i == 200 {
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if errno != 0 {
+				t.Fatalf("accept4: %v", errno)
+			}
+			defer Close(cfd)
+			local, err := unix.Getsockname(fd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(peer) != fmt.Sprint(local) {
+				t.Fatalf("accepted peer %+v, the connecting socket is %+v", peer, local)
+			}
+			if n, errno := Write(fd, []byte("hi")); n != 2 || errno != 0 {
+				t.Fatalf("write: %d %v", n, errno)
+			}
+			ShutdownWrite(fd)
+			buf := make([]byte, 8)
+			var got []byte
+			for i := 0; i < 200; i++ {
+				n, errno := Read(cfd, buf)
+				if errno == unix.EAGAIN {
+					time.Sleep(5 * time.Millisecond)
+					continue
+				}
+				if n <= 0 {
+					break
+				}
+				got = append(got, buf[:n]...)
+			}
+			if string(got) != "hi" {
+				t.Fatalf("read %q before the FIN, want \"hi\"", got)
+			}
+		})
 	}
 }
