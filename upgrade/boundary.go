@@ -13,6 +13,9 @@ type frameCursor struct {
 	skip uint64   // bytes of the current frame still to pass: its masking key and payload
 	got  uint8    // bytes of a header split across reads, kept in hdr
 	hdr  [10]byte // 2 bytes and up to 8 of extended length; the masking key is skipped, not kept
+	// closed: a close frame's header went by. Its sender ended the WebSocket, whoever closes the TCP
+	// connection first afterwards (a server answers a client's close packet by closing at once).
+	closed bool
 }
 
 // atBoundary reports whether the bytes seen so far end with a whole frame.
@@ -28,6 +31,7 @@ func (c *frameCursor) advance(b []byte) {
 	next := c.skip // where the next header starts in b
 	for next < end {
 		if end-next >= 2 {
+			c.closed = c.closed || b[next]&0x0f == opClose
 			b1 := b[next+1]
 			if n := uint64(b1 & 0x7f); n < 126 { // a 7-bit length: Engine.IO's usual packet
 				next += 2 + n + uint64(b1>>7)*4
@@ -57,6 +61,7 @@ func (c *frameCursor) collect(b []byte) []byte {
 		c.got += uint8(n)
 		b = b[n:]
 		if int(c.got) == need && headerLen(c.hdr[1]) == need {
+			c.closed = c.closed || c.hdr[0]&0x0f == opClose
 			c.skip = frameRest(c.hdr[:need])
 			c.got = 0
 			return b

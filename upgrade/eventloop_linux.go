@@ -151,6 +151,9 @@ func (t *loopTunnel) read(s *side, toEnd bool) {
 			continue
 		}
 		s.peer.out.advance(buf[:n])
+		if s.peer.out.closed {
+			t.gone(s) // s sent a close frame: it ended the WebSocket, unless the other one did first
+		}
 		s.peer.sent.Add(uint64(n))
 		s.peer.own += uint64(n)
 		if !t.write(s.peer, buf[:n]) {

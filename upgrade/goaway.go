@@ -24,8 +24,10 @@ type flow struct {
 	frames frameCursor    // frames of the bytes written to dst
 	sent   *atomic.Uint64 // the relay's count of bytes in this direction
 	own    atomic.Uint64  // this tunnel's count of bytes in this direction
-	open   bool           // the WebSocket stream has begun (towards the client: once the 101 is written)
-	ended  bool           // nothing more is written; the write side is shut
+	// closedBy notes the sender of a close frame written in this direction as the peer that ended.
+	closedBy func()
+	open     bool // the WebSocket stream has begun (towards the client: once the 101 is written)
+	ended    bool // nothing more is written; the write side is shut
 }
 
 // begin writes head, the bytes before the WebSocket stream (the 101), and opens the stream.
@@ -49,6 +51,9 @@ func (f *flow) write(b []byte) error {
 	}
 	n, err := f.dst.Write(b)
 	f.frames.advance(b[:n])
+	if f.frames.closed && f.closedBy != nil {
+		f.closedBy()
+	}
 	f.sent.Add(uint64(n))
 	f.own.Add(uint64(n))
 	return err

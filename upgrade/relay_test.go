@@ -273,12 +273,9 @@ func TestTunnelEndedSays(t *testing.T) {
 		name string
 		opts Options
 	}{{"event loop", Options{}}, {"goroutines", Options{NoEventLoop: true}}} {
-		for _, nodeFirst := range []bool{false, true} {
-			name := mode.name + "/client first"
-			if nodeFirst {
-				name = mode.name + "/node first"
-			}
-			t.Run(name, func(t *testing.T) {
+		for _, how := range []string{"client closes", "node closes", "client's close frame, then the node closes"} {
+			nodeFirst := how == "node closes"
+			t.Run(mode.name+"/"+how, func(t *testing.T) {
 				ended := make(chan Ended, 1)
 				url, _ := relayFront(t, oneEchoNode(t, nodeFirst), mode.opts, func() Hooks {
 					return Hooks{OnClose: func(e Ended) { ended <- e }}
@@ -290,8 +287,12 @@ func TestTunnelEndedSays(t *testing.T) {
 				defer ws.Close()
 				time.Sleep(50 * time.Millisecond) // the loop takes the tunnel
 				echo(t, ws, msg)
-				if !nodeFirst {
+				switch how {
+				case "client closes":
 					ws.Close()
+				case "client's close frame, then the node closes":
+					// The node answers it by closing its TCP connection first: the client still ended it.
+					_ = ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
 				}
 				var e Ended
 				select {
@@ -300,7 +301,7 @@ func TestTunnelEndedSays(t *testing.T) {
 					t.Fatal("OnClose did not run")
 				}
 				// The client's frames are masked (1000 bytes + a 8-byte header), the node's are not.
-				if e.NodeFirst != nodeFirst || e.ToNode < 1008 || e.ToClient < 1004 || e.ToNode > 1100 || e.ToClient > 1100 {
+				if e.NodeFirst != nodeFirst || e.ToNode < 1008 || e.ToClient < 1004 || e.ToNode > 1200 || e.ToClient > 1200 {
 					t.Fatalf("OnClose heard %+v; want NodeFirst %v and about 1000 bytes each way", e, nodeFirst)
 				}
 			})

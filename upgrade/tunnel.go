@@ -60,6 +60,8 @@ func newTunnel(r *Relay, target string, client, node net.Conn, nodeR *bufio.Read
 	t.toNode.dst = node
 	t.toClient.sent, t.toNode.sent = &r.bytes.toClient, &r.bytes.toNode
 	t.toNode.open = true // the node's 101 is behind: its stream starts with the tunnel
+	t.toClient.closedBy = func() { t.endedFirst(false, endClient, endNode) }
+	t.toNode.closedBy = func() { t.endedFirst(false, endNode, endClient) }
 	return t
 }
 
