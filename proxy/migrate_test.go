@@ -460,7 +460,7 @@ func TestSelfDrainingNodeMigrates(t *testing.T) {
 
 // startManagedOnRedis runs a managed proxy (health checks, node sync) on the test Redis under
 // prefix: instances started with one prefix share their pins, drain marks and migrations.
-func startManagedOnRedis(t *testing.T, urls []string, prefix string) (*proxy.Proxy, string) {
+func startManagedOnRedis(t *testing.T, urls []string, prefix string, tweak func(*configs.Config), opts ...proxy.Option) (*proxy.Proxy, string) {
 	t.Helper()
 	cfg, err := configs.QuickStart("127.0.0.1:0", urls, "/socket.io/")
 	if err != nil {
@@ -468,11 +468,14 @@ func startManagedOnRedis(t *testing.T, urls []string, prefix string) (*proxy.Pro
 	}
 	calmHealth(cfg)
 	cfg.Store.Kind = configs.StoreRedis
+	if tweak != nil {
+		tweak(cfg)
+	}
 	rdb := redis.NewClient(&redis.Options{Addr: testredis.Addr(t), MaxRetries: -1, ContextTimeoutEnabled: true, PoolSize: 64})
 	t.Cleanup(func() { rdb.Close() })
 	store := affinity.NewRedisStore(rdb, affinity.RedisOptions{Prefix: prefix, OpTimeout: time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
-	p, addr := serveProxyLogged(t, cfg, store, quiet)
+	p, addr := serveProxyLogged(t, cfg, store, quiet, opts...)
 	p.Start(ctx)
 	t.Cleanup(cancel)
 	return p, "http://" + addr
@@ -484,8 +487,8 @@ func startManagedOnRedis(t *testing.T, urls []string, prefix string) (*proxy.Pro
 func TestMigrationAcrossInstances(t *testing.T) {
 	urls := []string{startChatNodeNamed(t, "node1"), startChatNodeNamed(t, "node2"), startChatNodeNamed(t, "node3")}
 	prefix := fmt.Sprintf("migrate:%d:", time.Now().UnixNano())
-	a, _ := startManagedOnRedis(t, urls, prefix)
-	b, baseB := startManagedOnRedis(t, urls, prefix)
+	a, _ := startManagedOnRedis(t, urls, prefix, nil)
+	b, baseB := startManagedOnRedis(t, urls, prefix, nil)
 	ctx := context.Background()
 	drainOthers(t, b, "node1", true)
 	load := startMigrants(t, baseB, 100, 500*time.Millisecond)

@@ -81,8 +81,8 @@ func serveProxy(t testing.TB, cfg *configs.Config, store affinity.Store) string 
 }
 
 // serveProxyLogged is serveProxy with the proxy's logger, returning the proxy and its address.
-func serveProxyLogged(t testing.TB, cfg *configs.Config, store affinity.Store, log *slog.Logger) (*proxy.Proxy, string) {
-	p, err := proxy.New(cfg, store, log)
+func serveProxyLogged(t testing.TB, cfg *configs.Config, store affinity.Store, log *slog.Logger, opts ...proxy.Option) (*proxy.Proxy, string) {
+	p, err := proxy.New(cfg, store, log, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

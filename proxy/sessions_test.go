@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -245,4 +246,33 @@ func doQuiet(method, url, body string) reply {
 	var b bytes.Buffer
 	_, _ = b.ReadFrom(resp.Body)
 	return reply{status: resp.StatusCode, body: b.String()}
+}
+
+// TestSessionLogAcrossInstances: two instances share the Redis table; a session opened through A
+// chats and closes through B. B writes its share with the cause it saw; A, which relayed only the
+// handshake, writes "unseen" once the pin is gone.
+func TestSessionLogAcrossInstances(t *testing.T) {
+	proxy.SetSessionSweepEvery(50 * time.Millisecond)
+	// Pins live 2 s without traffic (the node's ping values, 200 + 100 ms, plus the slack): A's record
+	// is checked against the table 2 s after its last request.
+	urls := []string{startStoppableNodeWith(t, chatnode.NodeConfig{PingInterval: 200 * time.Millisecond, PingTimeout: 100 * time.Millisecond}, "node1").url}
+	short := func(c *configs.Config) { c.Timeouts.PinSlack = configs.Duration(1700 * time.Millisecond) }
+	prefix := fmt.Sprintf("sessionlog:%d:", time.Now().UnixNano())
+	linesA, linesB := &sessionLines{}, &sessionLines{}
+	_, baseA := startManagedOnRedis(t, urls, prefix, short, proxy.WithSessionLog(slog.New(slog.NewJSONHandler(linesA, nil))))
+	_, baseB := startManagedOnRedis(t, urls, prefix, short, proxy.WithSessionLog(slog.New(slog.NewJSONHandler(linesB, nil))))
+	sid, urlA := openSession(t, baseA, "4")
+	urlB := strings.Replace(urlA, baseA, baseB, 1)
+	connectChat(t, urlB)
+	if r := post(t, urlB, "1"); r.body != "ok" {
+		t.Fatalf("POST 1 through B: %d %q", r.status, r.body)
+	}
+	b := linesB.await(t, sid)
+	if b["end"] != "client_close" || b["requests"].(float64) < 3 || b["bytes_in"].(float64) < 3 {
+		t.Fatalf("B's line %v: want client_close with B's requests (POST 40, GETs, POST 1)", b)
+	}
+	a := linesA.await(t, sid)
+	if a["end"] != "unseen" || a["requests"].(float64) != 1 || a["bytes_out"].(float64) <= 0 {
+		t.Fatalf("A's line %v: want unseen, its one request (the handshake) and its answer's bytes", a)
+	}
 }
