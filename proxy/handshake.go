@@ -78,7 +78,7 @@ func (p *Proxy) admitHandshake(ctx *fasthttp.RequestCtx, r request) bool {
 // address's handshake rate, then room in the pin table. 0 when it may (the caller must release the
 // reservation), else the status to answer: 429 (retry is when a token is there) or 503.
 func (p *Proxy) allowNew(addr netip.Addr, client string) (status int, retry time.Duration) {
-	sctx, cancel := storeCtx()
+	sctx, cancel := p.storeCtx()
 	ok, retry := p.limits.AllowHandshake(sctx, addr)
 	cancel()
 	if !ok {
@@ -150,7 +150,7 @@ func (p *Proxy) pickAndSend(ctx *fasthttp.RequestCtx, pool *backends.Pool, r req
 }
 
 func (p *Proxy) pick(pool *backends.Pool) (*backends.Node, error) {
-	sctx, cancel := storeCtx()
+	sctx, cancel := p.storeCtx()
 	defer cancel()
 	node, countsErr, err := pool.Choose(sctx, p.store) // the caller ends the handshake Choose begins
 	if countsErr != nil {
@@ -236,7 +236,7 @@ func (p *Proxy) pin(pool *backends.Pool, node *backends.Node, info engineio.Open
 	if info.PingInterval < 0 || info.PingTimeout < 0 {
 		return fmt.Errorf("%w: negative pingInterval %d or pingTimeout %d", errBadOpen, info.PingInterval, info.PingTimeout)
 	}
-	sctx, cancel := storeCtx()
+	sctx, cancel := p.storeCtx()
 	defer cancel()
 	pin := affinity.Pin{
 		SID: info.SID, Pool: pool.Name, Node: node.Name, Transport: transport, EIO: r.eio, ClientAddr: client, TTL: p.pinTTL(info),

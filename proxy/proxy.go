@@ -34,6 +34,7 @@ type Proxy struct {
 	tls     bool
 	metrics *metrics.Metrics
 	gone    *tombstones // sessions ended with their node, for the metrics' "node_down" cause
+	memStore bool // the pin table is the memory one: its calls never wait
 	// sessions records the sessions relayed here and writes a line as each ends; nil: log.sessions off.
 	sessions *sessionlog.Log
 	tunnels  sessionTunnels
@@ -81,6 +82,7 @@ func New(cfg *configs.Config, store affinity.Store, log *slog.Logger, opts ...Op
 	p := &Proxy{store: m.InstrumentStore(store, timed), log: log, tls: cfg.TLS.Enabled(), metrics: m,
 		gone: newTombstones(100_000, 5*time.Minute)}
 	p.conf.Store(cfg)
+	p.memStore = cfg.Store.Kind == configs.StoreMemory
 	if o.sessions != nil {
 		p.sessions = sessionlog.New(o.sessions)
 	}

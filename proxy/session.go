@@ -16,7 +16,12 @@ import (
 // storeTimeout bounds one pin table operation on the request path.
 const storeTimeout = 500 * time.Millisecond
 
-func storeCtx() (context.Context, context.CancelFunc) {
+// storeCtx bounds one pin table call. The memory table never waits: it gets no deadline, whose
+// timer cost 2.7% of a polling handshake's CPU (perf).
+func (p *Proxy) storeCtx() (context.Context, context.CancelFunc) {
+	if p.memStore {
+		return context.Background(), func() {}
+	}
 	return context.WithTimeout(context.Background(), storeTimeout)
 }
 
@@ -24,7 +29,7 @@ func storeCtx() (context.Context, context.CancelFunc) {
 // answers the request itself ("Session ID unknown" with its cause, or 503 when the pin table fails)
 // and returns nil.
 func (p *Proxy) pinnedNode(ctx *fasthttp.RequestCtx, pool *backends.Pool, r request) (affinity.Pin, *backends.Node) {
-	sctx, cancel := storeCtx()
+	sctx, cancel := p.storeCtx()
 	pin, ok, err := p.store.Lookup(sctx, r.sid)
 	cancel()
 	if err != nil {

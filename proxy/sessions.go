@@ -20,7 +20,7 @@ var sessionSweepEvery = 5 * time.Second
 // unpin ends sid's session: its pin goes, and its line is written with cause.
 func (p *Proxy) unpin(sid string, cause sessionlog.Cause) {
 	p.sessions.End(sid, cause)
-	sctx, cancel := storeCtx()
+	sctx, cancel := p.storeCtx()
 	defer cancel()
 	if _, err := p.store.Unpin(sctx, sid); err != nil {
 		p.log.Warn("unpin failed", "sid", sid, "err", err)
@@ -104,7 +104,7 @@ func (p *Proxy) sweepSessions() {
 		gone = sessionlog.EndUnseen
 	}
 	for _, sid := range p.sessions.Idle(now) {
-		sctx, cancel := storeCtx()
+		sctx, cancel := p.storeCtx()
 		pin, ok, err := p.store.Lookup(sctx, sid)
 		cancel()
 		switch {

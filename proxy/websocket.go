@@ -141,7 +141,7 @@ func (p *Proxy) probeHooks(pool, sid string) upgrade.Hooks {
 			upgraded.Store(true)
 			p.metrics.Upgrade(pool, true)
 			p.sessions.Get(sid).Upgraded()
-			sctx, cancel := storeCtx()
+			sctx, cancel := p.storeCtx()
 			defer cancel()
 			_ = p.store.SetTransport(sctx, sid, affinity.TransportUpgraded)
 		},
