@@ -1,6 +1,7 @@
 package affinity
 
 import (
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -23,14 +24,46 @@ func memSchema() *memdb.DBSchema {
 		pinTable: {
 			Name: pinTable,
 			Indexes: map[string]*memdb.IndexSchema{
-				indexNode: {Name: indexNode, Unique: true, Indexer: &memdb.CompoundIndex{Indexes: []memdb.Indexer{
-					&memdb.StringFieldIndex{Field: "Pool"},
-					&memdb.StringFieldIndex{Field: "Node"},
-					&memdb.StringFieldIndex{Field: "SID"},
-				}}},
+				indexNode: {Name: indexNode, Unique: true, Indexer: pinKey{}},
 			},
 		},
 	}}
+}
+
+// pinKey indexes a record by pool, node and sid, each ended by a zero byte: the key memdb's
+// CompoundIndex of three StringFieldIndex makes, built without reflection. FromArgs takes the three
+// strings (LowerBound in List).
+type pinKey struct{}
+
+// FromObject implements memdb.SingleIndexer.
+func (pinKey) FromObject(obj any) (bool, []byte, error) {
+	r, ok := obj.(*record)
+	if !ok {
+		return false, nil, fmt.Errorf("affinity: the pin index takes a *record, not %T", obj)
+	}
+	return true, appendPinKey(make([]byte, 0, len(r.Pool)+len(r.Node)+len(r.SID)+3), r.Pool, r.Node, r.SID), nil
+}
+
+// FromArgs implements memdb.Indexer.
+func (pinKey) FromArgs(args ...any) ([]byte, error) {
+	var s [3]string
+	if len(args) != len(s) {
+		return nil, fmt.Errorf("affinity: the pin index takes pool, node and sid, got %d values", len(args))
+	}
+	for i, a := range args {
+		v, ok := a.(string)
+		if !ok {
+			return nil, fmt.Errorf("affinity: the pin index takes strings, got %T", a)
+		}
+		s[i] = v
+	}
+	return appendPinKey(nil, s[0], s[1], s[2]), nil
+}
+
+func appendPinKey(b []byte, pool, node, sid string) []byte {
+	b = append(append(b, pool...), 0)
+	b = append(append(b, node...), 0)
+	return append(append(b, sid...), 0)
 }
 
 // record is a pin as stored in memdb. memdb keeps objects by pointer and old snapshots may still read
