@@ -25,16 +25,16 @@ import (
 
 // Proxy is sidpin's client-facing server.
 type Proxy struct {
-	conf    atomic.Pointer[configs.Config] // swapped by Reload
-	nodes   *backends.Manager
-	store   affinity.Store
-	relay   *upgrade.Relay
-	log     *slog.Logger
-	server  *fasthttp.Server
-	tls     bool
-	metrics *metrics.Metrics
-	gone    *tombstones // sessions ended with their node, for the metrics' "node_down" cause
-	memStore bool // the pin table is the memory one: its calls never wait
+	conf     atomic.Pointer[configs.Config] // swapped by Reload
+	nodes    *backends.Manager
+	store    affinity.Store
+	relay    *upgrade.Relay
+	log      *slog.Logger
+	server   *fasthttp.Server
+	tls      bool
+	metrics  *metrics.Metrics
+	gone     *tombstones // sessions ended with their node, for the metrics' "node_down" cause
+	memStore bool        // the pin table is the memory one: its calls never wait
 	// sessions records the sessions relayed here and writes a line as each ends; nil: log.sessions off.
 	sessions *sessionlog.Log
 	tunnels  sessionTunnels
