@@ -12,7 +12,6 @@ import (
 
 	"github.com/sidpin/sidpin/affinity"
 	"github.com/sidpin/sidpin/backends"
-	"github.com/sidpin/sidpin/configs"
 	"github.com/sidpin/sidpin/engineio"
 	"github.com/sidpin/sidpin/internal/httpwire"
 )
@@ -50,7 +49,7 @@ func (p *Proxy) admitsInLoop() bool {
 }
 
 // pinsInLoop reports whether writing a pin needs no I/O (the memory table).
-func (p *Proxy) pinsInLoop() bool { return p.cfg().Store.Kind == configs.StoreMemory }
+func (p *Proxy) pinsInLoop() bool { return p.memStore }
 
 // poolLoopable reports whether every node of the pool can be reached by the loop (none is TLS), so that
 // the node a handshake gets is one the loop can talk to.

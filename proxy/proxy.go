@@ -45,12 +45,12 @@ type Proxy struct {
 	draining atomic.Bool
 	// front serves plain-TCP clients in the event loops (Linux); nil: fasthttp serves them all.
 	front atomic.Pointer[front]
-	disc  discovering // pools whose nodes come from DNS
-	migr  migrations  // paced migrations this instance runs
-	peers peers       // the listener's peers that speak for clients (configs.Clients)
+	disc  discovering            // pools whose nodes come from DNS
+	migr  migrations             // paced migrations this instance runs
+	peers peers                  // the listener's peers that speak for clients (configs.Clients)
+	addr  atomic.Pointer[string] // the client listener's address, once Serve has it (heartbeats name the instance by it)
 	// certs is the client listener's certificate (tls), loaded again when its files change, until
 	// life ends (Shutdown).
-	addr  atomic.Pointer[string] // the client listener's address, once Serve has it (heartbeats name the instance by it)
 	certs *certfile.Reloader
 	life  context.Context
 	stop  context.CancelFunc
@@ -78,11 +78,10 @@ func New(cfg *configs.Config, store affinity.Store, log *slog.Logger, opts ...Op
 	}
 	m := metrics.New()
 	// The memory table answers in well under a microsecond: timing it would cost more than it tells.
-	timed := cfg.Store.Kind != configs.StoreMemory
-	p := &Proxy{store: m.InstrumentStore(store, timed), log: log, tls: cfg.TLS.Enabled(), metrics: m,
-		gone: newTombstones(100_000, 5*time.Minute)}
+	memStore := cfg.Store.Kind == configs.StoreMemory // store.kind takes a restart: fixed for the process
+	p := &Proxy{store: m.InstrumentStore(store, !memStore), log: log, tls: cfg.TLS.Enabled(), metrics: m,
+		gone: newTombstones(100_000, 5*time.Minute), memStore: memStore}
 	p.conf.Store(cfg)
-	p.memStore = cfg.Store.Kind == configs.StoreMemory
 	if o.sessions != nil {
 		p.sessions = sessionlog.New(o.sessions)
 	}

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/sidpin/sidpin/affinity"
-	"github.com/sidpin/sidpin/configs"
 	"github.com/sidpin/sidpin/sessionlog"
 	"github.com/sidpin/sidpin/upgrade"
 )
@@ -100,7 +99,7 @@ func (p *Proxy) evictedCause(sid string) sessionlog.Cause {
 func (p *Proxy) sweepSessions() {
 	now := time.Now()
 	gone := sessionlog.EndExpired
-	if p.cfg().Store.Kind != configs.StoreMemory {
+	if !p.memStore {
 		gone = sessionlog.EndUnseen
 	}
 	for _, sid := range p.sessions.Idle(now) {
