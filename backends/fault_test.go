@@ -20,15 +20,8 @@ func misbehavingNode(t *testing.T, act func(c *net.TCPConn)) string {
 	return testnode.Serve(t, func(c *net.TCPConn) {
 		defer c.Close()
 		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		br := bufio.NewReader(c)
-		for { // read the request head: every request here has no body
-			line, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if line == "\r\n" {
-				break
-			}
+		if testnode.ReadHead(bufio.NewReader(c)) != nil { // every request here has no body
+			return
 		}
 		act(c)
 	})

@@ -18,6 +18,7 @@ import (
 	"github.com/sidpin/sidpin/affinity"
 	"github.com/sidpin/sidpin/chatnode"
 	"github.com/sidpin/sidpin/configs"
+	"github.com/sidpin/sidpin/internal/testnode"
 	"github.com/sidpin/sidpin/proxy"
 )
 
@@ -137,14 +138,8 @@ func oddUpgradeNode(t *testing.T, answer string) string {
 	t.Helper()
 	return serveEach(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if line == "\r\n" {
-				_, _ = c.Write([]byte(answer))
-			}
+		for testnode.ReadHead(br) == nil {
+			_, _ = c.Write([]byte(answer))
 		}
 	})
 }
@@ -200,14 +195,8 @@ func TestLoopWebSocketBytesDuringOpen(t *testing.T) {
 	got := make(chan []byte, 1)
 	node := serveEach(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if line == "\r\n" {
-				break
-			}
+		if testnode.ReadHead(br) != nil {
+			return
 		}
 		time.Sleep(300 * time.Millisecond) // the client's frame arrives meanwhile
 		_, _ = c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +

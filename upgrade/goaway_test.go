@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sidpin/sidpin/engineio"
+	"github.com/sidpin/sidpin/internal/testnode"
 )
 
 // closeCodeNode is echoNode that reports how each of its WebSockets ended: the close code it read
@@ -78,14 +79,8 @@ func newRecordingNode(t *testing.T, first []byte) *recordingNode {
 		defer c.Close()
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 		br := bufio.NewReader(c)
-		for { // the upgrade request
-			line, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if line == "\r\n" {
-				break
-			}
+		if testnode.ReadHead(br) != nil { // the upgrade request
+			return
 		}
 		c.Write(append([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 			"Sec-WebSocket-Accept: x\r\n\r\n"), first...))

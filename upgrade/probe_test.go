@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sidpin/sidpin/internal/testnode"
 )
 
 // sinkNode answers every upgrade with a 101 and reads what comes after it, counting and keeping it.
@@ -47,14 +49,8 @@ func (n *sinkNode) serve(t *testing.T, c net.Conn) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
 	br := bufio.NewReader(c)
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return
-		}
-		if line == "\r\n" {
-			break
-		}
+	if testnode.ReadHead(br) != nil {
+		return
 	}
 	c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n"))
 	n.mu.Lock()

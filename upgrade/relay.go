@@ -49,8 +49,9 @@ type Hooks struct {
 }
 
 // Ended is how a tunnel went: the stream bytes it relayed each way (the 101 not included), and
-// whether the node ended its stream (or failed) before the client did. Neither peer ended first
-// when sidpin ended the tunnel (a kick, a shutdown): NodeFirst is then false.
+// whether the node ended it first (its close frame, the end of its stream, or a failure) rather than
+// the client. When sidpin ended the tunnel (a kick, a shutdown), NodeFirst tells nothing: the caller
+// that ended it knows why.
 type Ended struct {
 	ToClient, ToNode uint64
 	NodeFirst        bool

@@ -316,7 +316,7 @@ const (
 )
 
 // endedFirst notes which peer went away when a copy stopped (the writer's when its write failed,
-// else the reader's), unless one went first or the tunnel is going away on sidpin's initiative.
+// else the reader's), unless one went first.
 func (t *tunnel) endedFirst(writeFailed bool, writer, reader whichEnd) {
 	gone := reader
 	if writeFailed {

@@ -3,6 +3,7 @@
 package testnode
 
 import (
+	"bufio"
 	"net"
 	"testing"
 )
@@ -26,4 +27,17 @@ func Serve(tb testing.TB, handle func(c *net.TCPConn)) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// ReadHead reads a request head up to its blank line (the tests' requests carry no body here).
+func ReadHead(br *bufio.Reader) error {
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		if line == "\r\n" {
+			return nil
+		}
+	}
 }
