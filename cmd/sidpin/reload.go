@@ -13,6 +13,7 @@ import (
 
 	"github.com/sidpin/sidpin/backends"
 	"github.com/sidpin/sidpin/configs"
+	"github.com/sidpin/sidpin/internal/fswatch"
 )
 
 // reloadDebounce lets an editor or a deploy tool finish writing (often a rename and a chmod after the
@@ -63,28 +64,12 @@ func (r *reloader) watch() (<-chan struct{}, func()) {
 		return out, func() {}
 	}
 	base := filepath.Base(r.file)
-	go func() {
-		for {
-			select {
-			case ev, ok := <-w.Events:
-				if !ok {
-					return
-				}
-				// "..data" is the symlink a Kubernetes config map swaps on update.
-				if name := filepath.Base(ev.Name); name == base || name == "..data" {
-					select {
-					case out <- struct{}{}:
-					default:
-					}
-				}
-			case err, ok := <-w.Errors:
-				if !ok {
-					return
-				}
-				r.log.Warn("config file watch", "err", err)
-			}
-		}
-	}()
+	// "..data" is the symlink a Kubernetes config map swaps on update.
+	keep := func(path string) bool {
+		name := filepath.Base(path)
+		return name == base || name == "..data"
+	}
+	go fswatch.Forward(w, keep, func(err error) { r.log.Warn("config file watch", "err", err) }, out)
 	return out, func() { w.Close() }
 }
 

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/sidpin/sidpin/internal/fswatch"
 )
 
 // Reloader holds the pair in use.
@@ -130,7 +132,7 @@ func (r *Reloader) Run(ctx context.Context) {
 				r.log.Warn("tls certificate directory not watched; polled instead", "dir", dir, "err", err)
 			}
 		}
-		go forward(ctx, w, events)
+		go fswatch.Forward(w, nil, nil, events) // ends when w is closed, as Run returns
 	}
 	poll := time.NewTicker(r.PollEvery)
 	defer poll.Stop()
@@ -146,27 +148,6 @@ func (r *Reloader) Run(ctx context.Context) {
 			_ = r.Reload()
 		case <-poll.C:
 			_ = r.Reload()
-		}
-	}
-}
-
-func forward(ctx context.Context, w *fsnotify.Watcher, events chan<- struct{}) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case _, ok := <-w.Events:
-			if !ok {
-				return
-			}
-			select {
-			case events <- struct{}{}:
-			default:
-			}
-		case _, ok := <-w.Errors:
-			if !ok {
-				return
-			}
 		}
 	}
 }
