@@ -270,12 +270,23 @@ func TestMigrateThroughTheAPI(t *testing.T) {
 }
 
 // TestPagePictures: the page refreshes itself unless paused (the link toggles), draws each node's
-// share of its pool as a bar and the history as charts whose lines have a point per sample.
+// share of its pool as a bar, the history as charts whose lines have a point per sample, and the
+// instances alive (heartbeat within 15 s) with their tunnels.
 func TestPagePictures(t *testing.T) {
 	f := startAdmin(t, "")
 	for i, node := range []string{"node1", "node1", "node1", "node2"} {
 		if _, _, err := f.store.Pin(context.Background(), affinity.Pin{SID: fmt.Sprintf("pic%d", i), Pool: "default", Node: node,
 			Transport: affinity.TransportPolling, EIO: 4, TTL: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Instances as their heartbeats in the shared table show them: two alive, one silent for an hour.
+	for _, in := range []affinity.Instance{
+		{ID: "host-a 127.0.0.1:3000", Tunnels: 7, Sessions: 4, Updated: time.Now()},
+		{ID: "host-b 127.0.0.1:3000", Tunnels: 2, Sessions: 1, Updated: time.Now()},
+		{ID: "host-gone 127.0.0.1:3000", Tunnels: 9, Updated: time.Now().Add(-time.Hour)},
+	} {
+		if err := f.store.Heartbeat(context.Background(), in); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -290,10 +301,15 @@ func TestPagePictures(t *testing.T) {
 		`<meta http-equiv="refresh" content="5">`, `href="/?pause=1">pause</a>`,
 		`class="share-bar" width="75.0"`, `class="share-bar" width="25.0"`,
 		`id="chart-sessions" data-samples="`, `data-series="default/node1"`, `id="chart-handshakes"`, `id="chart-unknown"`,
+		`<tr data-instance="host-a 127.0.0.1:3000"><td><code>host-a 127.0.0.1:3000</code></td><td class="num">7</td><td class="num">4</td>`,
+		`<tr data-instance="host-b 127.0.0.1:3000"><td><code>host-b 127.0.0.1:3000</code></td><td class="num">2</td><td class="num">1</td>`,
 	} {
 		if !strings.Contains(page, want) {
 			t.Fatalf("the page lacks %q:\n%s", want, page)
 		}
+	}
+	if strings.Contains(page, "host-gone") {
+		t.Fatalf("the page lists an instance silent for an hour:\n%s", page)
 	}
 	// The sessions line of node1 ends at the right edge at 3 sessions, the chart's top.
 	if !regexp.MustCompile(`points="[0-9., ]*720\.0,0\.0" data-series="default/node1"`).MatchString(page) {
